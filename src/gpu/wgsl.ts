@@ -1,5 +1,5 @@
 // A small WGSL preprocessor so one shader file can serve its variants (f16/f32, subgroups, quant types):
-//   #include "name"        text of shaders/name.wgsl (once per shader)
+//   #include "name"        text of shaders/name.wgsl (once per shader; {{NAME}} works in the name)
 //   #if NAME / #if !NAME / #elif NAME / #else / #endif   on truthy defines
 //   {{NAME}}               the define's value
 // `enable` directives are hoisted to the top, followed by the generated Params struct.
@@ -44,7 +44,7 @@ export function preprocess(name: string, defines: Defines = {}): string {
       }
       const [, dir, arg] = m;
       if (dir === 'include') {
-        if (active()) expand(arg.replace(/^"|"$/g, ''));
+        if (active()) expand(arg.replace(/^"|"$/g, '').replace(/\{\{(\w+)\}\}/g, (_, k: string) => String(defines[k])));
       } else if (dir === 'if') {
         const parent = active();
         const v = parent && truthy(arg);
