@@ -119,6 +119,30 @@ export class Recorder {
     this.encoder.copyBufferToBuffer(s.buffer, s.offset, d.buffer, d.offset, bytes ?? Math.min(s.size, d.size));
   }
 
+  /** Copy a tensor's bytes out as part of this recorder's work; resolves after submit() once mapped.
+   *  Lets a decode step read its token id without a second submission. */
+  read(t: Tensor, byteLength = t.byteLength): Promise<Uint8Array> {
+    const size = Math.ceil(byteLength / 4) * 4;
+    const staging = this.gpu.pool.acquire(size, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'readback');
+    this.endPass();
+    this.encoder.copyBufferToBuffer(t.buffer, t.offset, staging, 0, size);
+    this.gpu.counters.readbacks++;
+    return new Promise<Uint8Array>((resolve, reject) => {
+      this.onSubmitted(() => {
+        staging.mapAsync(GPUMapMode.READ, 0, size).then(() => {
+          const out = new Uint8Array(staging.getMappedRange(0, size).slice(0, byteLength));
+          staging.unmap();
+          this.gpu.pool.releaseBuffer(staging);
+          resolve(out);
+        }, (e: unknown) => {
+          this.gpu.pool.releaseBuffer(staging);
+          try { this.gpu.throwIfBroken(); } catch (lost) { reject(lost); return; }
+          reject(e);
+        });
+      });
+    });
+  }
+
   private endPass(): void {
     if (this.pass) {
       this.pass.end();

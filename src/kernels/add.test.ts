@@ -49,3 +49,19 @@ describe('add', () => {
     expect(after.submits - before.submits).toBe(21);
   });
 });
+
+describe('Recorder.read', () => {
+  it('reads a result back in the same submission as the work', async () => {
+    const gpu = await testGpu();
+    const a = gpu.upload(new Float32Array([1, 2, 3, 4]), [4]);
+    const out = gpu.tensor([4]);
+    const before = gpu.counters.submits;
+    const rec = gpu.recorder();
+    add(gpu, rec, a, a, out);
+    const p = rec.read(out);
+    rec.submit();
+    const bytes = await p;
+    expect(Array.from(new Float32Array(bytes.buffer))).toEqual([2, 4, 6, 8]);
+    expect(gpu.counters.submits - before).toBe(1);
+  });
+});
