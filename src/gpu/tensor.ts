@@ -47,6 +47,14 @@ export class Tensor {
     return new Tensor(this.buffer, shape, this.dtype, this.offset, this.byteLength, this.label);
   }
 
+  /** A tensor over the first numel(shape) elements of this one's bytes (e.g. the rows used by a
+   *  shorter batch in a workspace sized for the longest). Not released separately. */
+  view(shape: readonly number[]): Tensor {
+    const bytes = dtypeByteSize(this.dtype, numel(shape));
+    if (bytes > this.byteLength) throw new Error(`view [${shape}] of ${this.dtype} needs ${bytes} bytes, ${this} has ${this.byteLength}`);
+    return new Tensor(this.buffer, shape, this.dtype, this.offset, bytes, this.label);
+  }
+
   /** Give a pooled buffer back. Views made by reshape() share the buffer and must not be released. */
   release(): void {
     if (this.released || !this.owner) return;
