@@ -229,6 +229,21 @@ export class Gpu {
     return t;
   }
 
+  /** A tensor in a buffer of its own, sized exactly (weights: no size-class rounding, never pooled).
+   *  Released by destroy() on the tensor's buffer, or with the device. */
+  uploadWeight(bytes: Uint8Array, shape: readonly number[], dtype: DType, label = ''): Tensor {
+    const need = dtypeByteSize(dtype, numel(shape));
+    if (bytes.byteLength !== need) throw new RangeError(`weight ${label}: ${bytes.byteLength} bytes given for ${dtype}[${shape}] which needs ${need}`);
+    this.checkBindingSize(label || 'weight', need);
+    const buffer = this.device.createBuffer({ size: Math.max(4, Math.ceil(need / 4) * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC, label });
+    this.weightBytes += buffer.size;
+    const t = new Tensor(buffer, shape, dtype, 0, need, label);
+    this.write(t, bytes);
+    return t;
+  }
+  /** Bytes held by uploadWeight() buffers. */
+  weightBytes = 0;
+
   /** Write bytes to a tensor (padded to a multiple of 4 bytes as WebGPU requires). */
   write(t: Tensor, bytes: Uint8Array, byteOffset = 0): void {
     if (bytes.byteLength % 4 === 0) {
