@@ -11,7 +11,9 @@
 //
 // Defines: NEOX (pairs (i, i + nDims/2) instead of (2i, 2i+1)), POS_I32 (signed positions),
 // FREQ_FACTORS (divide frequency i by ff[i]), YARN (ramp between interpolated and extrapolated
-// frequency), INPLACE (x is read from out: one read-write binding).
+// frequency), INPLACE (x is read from out: one read-write binding), OUT_F16 (out is F16 for an F16 KV
+// cache, written as packed u32 words with core pack2x16float, so no shader-f16 is needed; each lane
+// owns whole words: two consecutive pairs, hence nDims % 4 == 0, even headDim and outOffset).
 
 #if INPLACE
 @group(0) @binding(1) var<storage, read> pos: array<{{POS_T}}>;
@@ -26,9 +28,9 @@
 @group(0) @binding(2) var<storage, read> pos: array<{{POS_T}}>;
 #if FREQ_FACTORS
 @group(0) @binding(3) var<storage, read> ff: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<{{OUT_T}}>;
 #else
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<{{OUT_T}}>;
 #endif
 #endif
 
@@ -177,6 +179,42 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   let half = P.nDims / 2u;
   let rawPos = pos[t];
   let tokBase = t * P.nHead * P.headDim;
+#if OUT_F16
+  // lane k: pairs (2u, 2u + 1) for u = k % (half / 2), so every u32 word of out has one writer
+  let nUnits = half / 2u;
+  for (var k = li; k < nUnits * P.hStride; k += WG) {
+    let i = 2u * (k % nUnits);
+    let c0 = cosSin(i, rawPos);
+    let c1 = cosSin(i + 1u, rawPos);
+    for (var h = h0 + k / nUnits; h < h1; h += P.hStride) {
+      let row = tokBase + h * P.headDim;
+#if NEOX
+      let a = row + i; // pairs (a, a + half) and (a + 1, a + 1 + half)
+      let x0 = load(a);
+      let x1 = load(a + half);
+      let x2 = load(a + 1u);
+      let x3 = load(a + 1u + half);
+      out[(P.outOffset + a) / 2u] = pack2x16float(vec2f(x0 * c0.x - x1 * c0.y, x2 * c1.x - x3 * c1.y));
+      out[(P.outOffset + a + half) / 2u] = pack2x16float(vec2f(x0 * c0.y + x1 * c0.x, x2 * c1.y + x3 * c1.x));
+#else
+      let a = row + 2u * i; // pairs (a, a + 1) and (a + 2, a + 3)
+      let x0 = load(a);
+      let x1 = load(a + 1u);
+      let x2 = load(a + 2u);
+      let x3 = load(a + 3u);
+      let w = (P.outOffset + a) / 2u;
+      out[w] = pack2x16float(vec2f(x0 * c0.x - x1 * c0.y, x0 * c0.y + x1 * c0.x));
+      out[w + 1u] = pack2x16float(vec2f(x2 * c1.x - x3 * c1.y, x2 * c1.y + x3 * c1.x));
+#endif
+    }
+  }
+  // dims past nDims pass through, a word (two elements) at a time
+  let nTailWords = (P.headDim - P.nDims) / 2u;
+  for (var k = li; k < nTailWords * (h1 - h0); k += WG) {
+    let e = tokBase + (h0 + k / nTailWords) * P.headDim + P.nDims + 2u * (k % nTailWords);
+    out[(P.outOffset + e) / 2u] = pack2x16float(vec2f(x[e], x[e + 1u]));
+  }
+#else
   // lane k: pair k % half, heads h0 + k / half, then every hStride-th head
   for (var k = li; k < half * P.hStride; k += WG) {
     let i = k % half;
@@ -202,5 +240,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
     let e = tokBase + (h0 + k / nTail) * P.headDim + P.nDims + k % nTail;
     out[P.outOffset + e] = x[e];
   }
+#endif
 #endif
 }

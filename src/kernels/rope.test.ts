@@ -7,6 +7,7 @@ import { poisoned, testGpu } from '../testing/gpu.ts';
 import { ShapeError, UnsupportedDtypeError } from '../gpu/errors.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { Tensor } from '../gpu/tensor.ts';
+import { f16ArrayToF32 } from '../formats/f16.ts';
 
 // The kernel builds the frequency in double-float and reduces the angle modulo one turn exactly, so
 // (cos, sin) are within 2e-6 of the double-precision reference for every position below 2^24 (measured
@@ -132,7 +133,7 @@ describe('rope', () => {
     const rng = new Rng(10);
     const [T, nHead, headDim, ctx] = [3, 3, 80, 11];
     const slot = 5; // tokens land in cache rows 5..7 of 11
-    const ref: RopeRefOptions = { mode: 'neox', nDims: 64, freqBase: 10000 };
+    const ref = { mode: 'neox', nDims: 64, freqBase: 10000 } as const;
     const opts: RopeOptions = { ...ref, outOffset: slot * nHead * headDim };
     const x = rng.f32(T * nHead * headDim);
     const pos = new Uint32Array([5, 6, 7]);
@@ -147,6 +148,32 @@ describe('rope', () => {
     const got = new Float32Array(bits.buffer, slot * row * 4, T * row);
     expectClose(got, ropeRef(x, pos, nHead, headDim, ref), TOL, 'rope into cache slot');
     for (const t of [tx, tp, cache]) t.release();
+  });
+
+  it('writes an F16 cache slot (packed words, no shader-f16 needed) in both layouts', async () => {
+    const gpu = await testGpu();
+    const rng = new Rng(12);
+    for (const [mode, nDims, ffOn] of [['norm', 64, false], ['neox', 32, true], ['neox', 80, false], ['norm', 4, false]] as const) {
+      const [T, nHead, headDim, ctx, slot] = [3, 5, 80, 9, 4];
+      const ref: RopeRefOptions = { mode, nDims, freqBase: 10000, freqScale: 0.5, yarn: yarn4k };
+      const ff = ffOn ? rng.f32(nDims / 2).map((v) => 1 + Math.abs(v)) : undefined;
+      const x = rng.f32(T * nHead * headDim);
+      const pos = randomPositions(rng, T);
+      const tx = gpu.upload(x, [T, nHead, headDim]);
+      const tp = gpu.upload(pos, [T], 'U32');
+      const tff = ff ? gpu.upload(ff, [ff.length]) : undefined;
+      const cache = poisoned(gpu, [ctx, nHead, headDim], 'F16');
+      const row = nHead * headDim;
+      gpu.run((rec) => rope(gpu, rec, tx, tp, cache, { ...ref, freqFactors: tff, outOffset: slot * row }));
+      const bytes = await gpu.readBytes(cache);
+      const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+      const untouched = [...words.subarray(0, (slot * row) / 2), ...words.subarray(((slot + T) * row) / 2)];
+      expect(untouched.every((w) => w === POISON)).toBe(true);
+      const got = f16ArrayToF32(new Uint16Array(bytes.buffer, bytes.byteOffset + slot * row * 2, T * row));
+      // one f16 ulp (2^-10 relative: pack2x16float's rounding mode is not specified) on top of the f32 bound
+      expectClose(got, ropeRef(x, pos, nHead, headDim, { ...ref, freqFactors: ff }), { atol: TOL.atol, rtol: 2 ** -10 }, `rope f16 ${mode} n${nDims}`);
+      for (const t of [tx, tp, tff, cache]) t?.release();
+    }
   });
 
   it('rotates in place, keeping the pass-through dims', async () => {
@@ -199,8 +226,10 @@ describe('rope', () => {
     expect(call({ freqFactors: gpu.tensor([31]) })).toThrow(/freqFactors has 31 elements, needs nDims\/2 = 32/);
     expect(call({}, gpu.tensor([4, 3, 64], 'F16'))).toThrow(UnsupportedDtypeError);
     expect(call({}, x, gpu.tensor([4]))).toThrow(/positions.*F32/);
-    expect(call({}, x, pos, gpu.tensor([4, 3, 64], 'F16'))).toThrow(UnsupportedDtypeError);
     expect(call({ freqFactors: gpu.tensor([32], 'F16') })).toThrow(UnsupportedDtypeError);
+    expect(call({ nDims: 62 }, x, pos, gpu.tensor([4, 3, 64], 'F16'))).toThrow(/F16 out needs nDims % 4 == 0.*nDims 62/);
+    expect(call({ outOffset: 3 }, x, pos, gpu.tensor([8, 3, 64], 'F16'))).toThrow(/outOffset 3/);
+    expect(call({ outOffset: 1 }, x, pos, gpu.tensor([4, 3, 64], 'I32'))).toThrow(UnsupportedDtypeError);
     // x is the first half of a cache buffer and out the whole buffer: overlapping, not in place
     const cache = gpu.tensor([8, 3, 64]);
     const xInCache = new Tensor(cache.buffer, [4, 3, 64], 'F32', cache.offset);

@@ -92,11 +92,12 @@ function expectPositive(name: string, v: number, details: Record<string, unknown
 }
 
 /** out[t, h, :] = x[t, h, :] rotated by positions[t]. out may be x (in place) or a larger buffer with
- *  outOffset; positions are U32 or I32 (exact for |p| < 2^24). */
+ *  outOffset, F32 or F16 (an F16 KV cache; needs no shader-f16); positions are U32 or I32 (exact for
+ *  |p| < 2^24). */
 export function rope(gpu: Gpu, rec: Recorder, x: Tensor, positions: Tensor, out: Tensor, opts: RopeOptions): void {
   expectDtype(OP, 'x', x, ['F32']);
   expectDtype(OP, 'positions', positions, ['U32', 'I32']);
-  expectDtype(OP, 'out', out, ['F32']);
+  expectDtype(OP, 'out', out, ['F32', 'F16']);
   if (x.shape.length !== 3) throw new ShapeError(OP, `x has shape [${x.shape.join(', ')}], expected [T, nHead, headDim]`, { shape: x.shape });
   const [T, nHead, headDim] = x.shape;
   const { nDims } = opts;
@@ -119,7 +120,13 @@ export function rope(gpu: Gpu, rec: Recorder, x: Tensor, positions: Tensor, out:
     if (ff.buffer === out.buffer) throw new ShapeError(OP, 'freqFactors shares a GPU buffer with out');
   }
   if (positions.buffer === out.buffer) throw new ShapeError(OP, 'positions shares a GPU buffer with out');
+  const outF16 = out.dtype === 'F16';
+  if (outF16 && (nDims % 4 !== 0 || headDim % 2 !== 0 || outOffset % 2 !== 0)) {
+    // F16 is written as u32 words, each by one lane: two consecutive pairs, rows starting on a word
+    throw new ShapeError(OP, `F16 out needs nDims % 4 == 0, even headDim and even outOffset (nDims ${nDims}, headDim ${headDim}, outOffset ${outOffset})`, { nDims, headDim, outOffset });
+  }
   const inPlace = x.buffer === out.buffer;
+  if (inPlace && outF16) throw new ShapeError(OP, 'F16 out cannot share a GPU buffer with the F32 x');
   if (inPlace && !(x.offset === out.offset && outOffset === 0)) {
     throw new ShapeError(OP, `out shares a GPU buffer with x but not the same elements (x at byte ${x.offset}, out at byte ${out.offset} + element ${outOffset}); pass x itself for in place`, {
       xOffset: x.offset, outOffset: out.offset, elementOffset: outOffset,
@@ -142,8 +149,9 @@ export function rope(gpu: Gpu, rec: Recorder, x: Tensor, positions: Tensor, out:
   }
 
   // Lanes per token group: one lane per frequency pair, repeated over heads when pairs are few.
-  const half = nDims / 2;
-  const lanesPerPair = Math.max(1, Math.floor(WG / half));
+  // (F16 out: a lane takes two consecutive pairs.)
+  const units = outF16 ? nDims / 4 : nDims / 2;
+  const lanesPerPair = Math.max(1, Math.floor(WG / units));
   const headsPerGroup = Math.min(nHead, Math.max(4, lanesPerPair));
   const hStride = Math.min(headsPerGroup, lanesPerPair);
   const groupsPerTok = Math.ceil(nHead / headsPerGroup);
@@ -154,13 +162,16 @@ export function rope(gpu: Gpu, rec: Recorder, x: Tensor, positions: Tensor, out:
   const posI32 = positions.dtype === 'I32';
   const k = gpu.kernel({
     shader: 'rope',
-    defines: { NEOX: opts.mode === 'neox', POS_I32: posI32, POS_T: posI32 ? 'i32' : 'u32', FREQ_FACTORS: !!ff, YARN: ext !== 0, INPLACE: inPlace },
+    defines: {
+      NEOX: opts.mode === 'neox', POS_I32: posI32, POS_T: posI32 ? 'i32' : 'u32', FREQ_FACTORS: !!ff, YARN: ext !== 0,
+      INPLACE: inPlace, OUT_F16: outF16, OUT_T: outF16 ? 'u32' : 'f32',
+    },
     params: [
       'nTok:u32', 'nHead:u32', 'headDim:u32', 'nDims:u32', 'groupsPerTok:u32', 'headsPerGroup:u32', 'hStride:u32', 'outOffset:u32',
       'invTwoPiHi:f32', 'invTwoPiLo:f32', 'thetaScaleHi:f32', 'thetaScaleLo:f32', 'freqScale:f32', 'extOneMinusScaleHi:f32', 'extOneMinusScaleLo:f32', 'corrLow:f32', 'corrHigh:f32', 'mscale:f32',
     ],
     bindings: inPlace ? (ff ? ['read', 'read', 'write'] : ['read', 'write']) : ff ? ['read', 'read', 'read', 'write'] : ['read', 'read', 'write'],
-    label: `rope_${opts.mode}${inPlace ? '_inplace' : ''}`,
+    label: `rope_${opts.mode}${inPlace ? '_inplace' : ''}${outF16 ? '_f16' : ''}`,
   });
   const buffers = [...(inPlace ? [] : [x]), positions, ...(ff ? [ff] : []), out];
   rec.dispatch(k, {
