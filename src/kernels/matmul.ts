@@ -1,0 +1,106 @@
+// y = x · Wᵀ (+ bias) (+ y): every linear layer. x is F32 [.., K], W is [N, K] in any weight format of
+// MATMUL_WEIGHT_TYPES (dequantized on the fly by the shaders/quant/<type>.wgsl include), y is F32 [.., N].
+// Two pipelines over the same weight interface: gemv for a few rows (decode), gemm for many (prefill).
+
+import type { Gpu } from '../gpu/gpu.ts';
+import type { Recorder } from '../gpu/recorder.ts';
+import { ShapeError, UnsupportedDtypeError } from '../gpu/errors.ts';
+import { dtypeByteSize, type DType, type Tensor } from '../gpu/tensor.ts';
+import { GGML_BLOCK, type GgmlTypeName } from '../formats/ggml-types.ts';
+import { expectDtype, grid } from './common.ts';
+
+/** Weight formats matmul reads, each by its WGSL include shaders/quant/<include>.wgsl. Adding a format is
+ *  one line here plus that include (which implements W_BLOCK, W_BLOCK_BYTES and w_load8). */
+export const MATMUL_WEIGHT_TYPES: Partial<Record<DType, { include: string }>> = {
+  F32: { include: 'f32' },
+  F16: { include: 'f16' },
+  Q8_0: { include: 'q8_0' },
+  Q4_0: { include: 'q4_0' },
+  Q4_1: { include: 'q4_1' },
+  Q4_K: { include: 'q4_k' },
+  Q5_K: { include: 'q5_k' },
+  Q6_K: { include: 'q6_k' },
+};
+
+/** Up to this many rows the gemv kernel runs: it reads each weight once for all rows and keeps one
+ *  accumulator per row in registers, which beats a 64-row gemm tile that would be mostly empty. From
+ *  GEMV_MAX_M + 1 rows on the gemm tiles reuse each staged weight 64 times. */
+export const GEMV_MAX_M = 8;
+
+export interface MatmulOptions {
+  /** F32 [N], added to every row. */
+  bias?: Tensor;
+  /** out += x · Wᵀ instead of out = x · Wᵀ (fuses a residual add). */
+  accumulate?: boolean;
+  /** Force a path (tests, benchmarks); by default gemv for M <= GEMV_MAX_M, else gemm. */
+  path?: 'gemv' | 'gemm';
+}
+
+export function matmulWeightTypes(): DType[] {
+  return Object.keys(MATMUL_WEIGHT_TYPES) as DType[];
+}
+
+/** The kernel for M rows: gemv up to GEMV_MAX_M, gemm above, unless forced. */
+export function matmulPath(M: number, forced?: 'gemv' | 'gemm'): 'gemv' | 'gemm' {
+  if (forced === 'gemv' && M > GEMV_MAX_M) throw new ShapeError('matmul', `gemv takes at most ${GEMV_MAX_M} rows, got M = ${M}`, { M });
+  return forced ?? (M <= GEMV_MAX_M ? 'gemv' : 'gemm');
+}
+
+export function matmul(gpu: Gpu, rec: Recorder, x: Tensor, w: Tensor, out: Tensor, opts: MatmulOptions = {}): void {
+  const op = 'matmul';
+  expectDtype(op, 'x', x, ['F32']);
+  expectDtype(op, 'out', out, ['F32']);
+  const wt = MATMUL_WEIGHT_TYPES[w.dtype];
+  if (!wt) throw new UnsupportedDtypeError(`${op} (w)`, w.dtype, matmulWeightTypes());
+  if (w.shape.length !== 2) throw new ShapeError(op, `w must be [N, K], got [${w.shape.join(', ')}]`, { w: w.shape });
+  const [N, K] = w.shape;
+  if (x.shape.length < 1 || x.shape[x.shape.length - 1] !== K) {
+    throw new ShapeError(op, `x has shape [${x.shape.join(', ')}], its last dimension must be K = ${K} (w is [${N}, ${K}])`, { x: x.shape, w: w.shape });
+  }
+  const block = GGML_BLOCK[w.dtype as GgmlTypeName]!.blockSize; // every table type is a GGML type
+  if (K % block !== 0) {
+    throw new ShapeError(op, `K = ${K} is not a multiple of the ${w.dtype} block size ${block}`, { K, block, dtype: w.dtype });
+  }
+  const M = x.numel / K;
+  if (out.shape[out.shape.length - 1] !== N || out.numel !== M * N) {
+    throw new ShapeError(op, `out has shape [${out.shape.join(', ')}], expected ${M} rows of N = ${N}`, { out: out.shape, M, N });
+  }
+  if (opts.bias) {
+    expectDtype(op, 'bias', opts.bias, ['F32']);
+    if (opts.bias.numel !== N) throw new ShapeError(op, `bias has ${opts.bias.numel} elements, expected N = ${N}`, { bias: opts.bias.shape, N });
+  }
+  gpu.checkBindingSize(`${op} x`, x.byteLength);
+  gpu.checkBindingSize(`${op} w`, w.byteLength);
+  gpu.checkBindingSize(`${op} out`, out.byteLength);
+  if (M === 0 || N === 0) return;
+
+  const path = matmulPath(M, opts.path);
+  const kernel = gpu.kernel({
+    shader: `matmul/${path}`,
+    label: `matmul/${path}_${wt.include}`,
+    defines: {
+      WTYPE: wt.include,
+      X_VEC4: K % 4 === 0,
+      X_ELEM: K % 4 === 0 ? 'vec4f' : 'f32',
+      ...(path === 'gemv' ? { MR: gemvRowBucket(M) } : {}),
+    },
+    params: ['M:u32', 'N:u32', 'K:u32', 'flags:u32'],
+    bindings: ['read', 'read', 'write', 'read'],
+  });
+  const flags = (opts.bias ? 1 : 0) | (opts.accumulate ? 2 : 0);
+  const workgroups = path === 'gemv' ? grid(Math.ceil(N / 2)) : [Math.ceil(N / 64), Math.ceil(M / 64)] as const;
+  // Without a bias the shader never reads binding 4; x stands in so the layout stays the same.
+  rec.dispatch(kernel, { params: { M, N, K, flags }, buffers: [x, w, out, opts.bias ?? x], workgroups });
+}
+
+/** gemv pipelines come in row buckets 1, 2, 4, 8 (accumulators are registers sized at compile time). */
+function gemvRowBucket(M: number): number {
+  return M <= 1 ? 1 : M <= 2 ? 2 : M <= 4 ? 4 : 8;
+}
+
+/** Bytes a matmul call must move (weights once, x, y, written and, when accumulating, read) and the
+ *  FLOPs it does (one multiply and one add per weight and row), for the kernel benchmark. */
+export function matmulCost(M: number, N: number, K: number, dtype: DType, opts: { bias?: boolean; accumulate?: boolean } = {}): { bytes: number; flops: number } {
+  const bytes = dtypeByteSize(dtype, N * K) + 4 * M * K + 4 * M * N * (opts.accumulate ? 2 : 1) + (opts.bias ? 4 * N : 0);
+  return { bytes, flops: 2 * M * N * K };
+}
