@@ -118,26 +118,32 @@ export class ByteWriter {
     return at;
   }
 
-  u8(v: number): this { this.dv.setUint8(this.room(1), v); return this; }
-  i8(v: number): this { this.dv.setInt8(this.room(1), v); return this; }
-  u16(v: number): this { this.dv.setUint16(this.room(2), v, true); return this; }
-  i16(v: number): this { this.dv.setInt16(this.room(2), v, true); return this; }
-  u32(v: number): this { this.dv.setUint32(this.room(4), v, true); return this; }
-  i32(v: number): this { this.dv.setInt32(this.room(4), v, true); return this; }
-  f32(v: number): this { this.dv.setFloat32(this.room(4), v, true); return this; }
-  f64(v: number): this { this.dv.setFloat64(this.room(8), v, true); return this; }
-  u64(v: number | bigint): this { this.dv.setBigUint64(this.room(8), BigInt(v), true); return this; }
-  i64(v: number | bigint): this { this.dv.setBigInt64(this.room(8), BigInt(v), true); return this; }
+  // room() may replace buf and dv, so it runs before either is read.
+  u8(v: number): this { const at = this.room(1); this.dv.setUint8(at, v); return this; }
+  i8(v: number): this { const at = this.room(1); this.dv.setInt8(at, v); return this; }
+  u16(v: number): this { const at = this.room(2); this.dv.setUint16(at, v, true); return this; }
+  i16(v: number): this { const at = this.room(2); this.dv.setInt16(at, v, true); return this; }
+  u32(v: number): this { const at = this.room(4); this.dv.setUint32(at, v, true); return this; }
+  i32(v: number): this { const at = this.room(4); this.dv.setInt32(at, v, true); return this; }
+  f32(v: number): this { const at = this.room(4); this.dv.setFloat32(at, v, true); return this; }
+  f64(v: number): this { const at = this.room(8); this.dv.setFloat64(at, v, true); return this; }
+  u64(v: number | bigint): this { const at = this.room(8); this.dv.setBigUint64(at, BigInt(v), true); return this; }
+  i64(v: number | bigint): this { const at = this.room(8); this.dv.setBigInt64(at, BigInt(v), true); return this; }
 
   bytes(b: Uint8Array): this {
-    this.buf.set(b, this.room(b.length));
+    const at = this.room(b.length);
+    this.buf.set(b, at);
     return this;
   }
 
   /** u64 byte length, then UTF-8 bytes. */
   string(s: string): this {
-    const b = utf8.encode(s);
-    return this.u64(b.length).bytes(b);
+    const max = 3 * s.length; // UTF-8 bytes per UTF-16 unit, at most
+    const at = this.room(8 + max);
+    const { written } = utf8.encodeInto(s, this.buf.subarray(at + 8, at + 8 + max));
+    this.dv.setBigUint64(at, BigInt(written), true);
+    this.length = at + 8 + written;
+    return this;
   }
 
   /** Zero bytes up to a multiple of `alignment` (counting from `origin`). */

@@ -91,7 +91,7 @@ export interface GgufReadOptions {
   maxHeaderBytes?: number;
   /** Largest element count of any array, and of the tensor and key/value counts. Default 2^28. */
   maxArrayLength?: number;
-  /** Longest string in bytes. Default 2^28. */
+  /** Longest string in bytes. Default 2^28 (at most 2^32 - 1). */
   maxStringBytes?: number;
   /** Deepest array-of-array nesting. Default 8. */
   maxArrayDepth?: number;
@@ -174,11 +174,15 @@ class Cursor {
   /** A u64 count of items of at least `unitBytes` each, refused if above `cap` or if the rest of the file cannot hold them. */
   count(what: GgufProblem, label: string, unitBytes: number, cap: number): number {
     const at = this.pos;
-    const v = this.u64();
+    const i = this.take(8);
+    const lo = this.dv.getUint32(i, true), hi = this.dv.getUint32(i + 4, true);
     const left = this.size - this.pos;
+    // Fast path without BigInt: this runs once per vocabulary token.
+    if (hi === 0 && lo <= cap && lo * unitBytes <= left) return lo;
+    const v = (BigInt(hi) << 32n) | BigInt(lo);
     if (v > BigInt(cap)) throw this.fail(what, `${label} ${v} is above the limit of ${cap}`, at, v);
     if (Number(v) * unitBytes > left) {
-      throw this.fail(what, `${label} ${v} needs at least ${Number(v) * unitBytes} bytes but only ${left} remain in the file`, at, v);
+      throw this.fail(what, `${label} ${v} needs at least ${Number(v) * unitBytes} bytes but only ${left} remain in the file (truncated or corrupt)`, at, v);
     }
     return Number(v);
   }
@@ -426,7 +430,9 @@ function readTensorInfo(c: Cursor): RawTensor {
 
 /** Parse one GGUF file's header: metadata and tensor infos, validated against the file's size. */
 export async function readGgufHeader(source: ByteSource, opts: GgufReadOptions = {}): Promise<GgufHeader> {
-  const c = new Cursor(source, { ...DEFAULTS, ...opts });
+  const lim = { ...DEFAULTS, ...opts };
+  lim.maxStringBytes = Math.min(lim.maxStringBytes, 0xffffffff); // readStrings reads lengths as u32
+  const c = new Cursor(source, lim);
 
   const { version, tensorCount, kvCount } = await c.step(() => {
     const magic = c.u32();
@@ -593,7 +599,9 @@ export class Gguf {
     return v.value;
   }
 
-  /** An array, optionally of a given item type. */
+  /** An array, optionally of a given item type (then typed: getArray(k, 'f32').items is a Float32Array). */
+  getArray<T extends GgufValueType>(key: string, itemType: T): Extract<GgufArray, { itemType: T }>;
+  getArray(key: string): GgufArray;
   getArray(key: string, itemType?: GgufValueType): GgufArray {
     const v = this.entry(key, itemType ? `array of ${itemType}` : 'array');
     if (v.type !== 'array') throw this.fail('key type', key, `is ${v.type}, expected array`, v.value);
@@ -604,11 +612,14 @@ export class Gguf {
   }
 
   getStrings(key: string): string[] {
-    return this.getArray(key, 'string').items as string[];
+    return this.getArray(key, 'string').items;
   }
 
+  private byName?: Map<string, GgufTensorInfo>;
+
   tensor(name: string): GgufTensorInfo | undefined {
-    return this.tensors.find((t) => t.name === name);
+    this.byName ??= new Map(this.tensors.map((t) => [t.name, t]));
+    return this.byName.get(name);
   }
 
   requireTensor(name: string): GgufTensorInfo {
