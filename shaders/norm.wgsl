@@ -1,9 +1,11 @@
 // Row normalization, one workgroup per row with a tree reduction in workgroup memory.
 //   rmsnorm:   y = x * (1 / sqrt(mean(x^2) + eps))            (ggml_rms_norm)
 //   layernorm: y = (x - mean) * (1 / sqrt(mean((x - mean)^2) + eps))   (ggml_norm: two passes, like ggml)
-// then y *= w (or 1 + w with ADD_ONE) and y += b, as the separate ggml_mul / ggml_add would.
+// then y *= w (P.w_mode 1) or 1 + w (P.w_mode 2), and y += b (P.has_b), as the separate ggml_mul / ggml_add
+// would. Weight and bias are always bound (a dummy when absent) and chosen by uniform parameters: a
+// uniform branch costs nothing, and one pipeline instead of six saves compile time at startup.
 // Defines: LAYERNORM, VEC4 (row width % 4 == 0: the row is read as vec4f), INPLACE (y overwrites x),
-// WEIGHT, ADD_ONE, BIAS, and the binding numbers B_W, B_B, B_Y of the optional buffers.
+// and B_Y, B_W, B_B, the binding numbers after x.
 // Each element is read and written by the same invocation, so in-place needs no extra barrier.
 
 #if VEC4
@@ -22,12 +24,8 @@ fn store(i: u32, v: V) { X[i] = v; }
 @group(0) @binding({{B_Y}}) var<storage, read_write> Y: array<V>;
 fn store(i: u32, v: V) { Y[i] = v; }
 #endif
-#if WEIGHT
 @group(0) @binding({{B_W}}) var<storage, read> Wt: array<V>;
-#endif
-#if BIAS
 @group(0) @binding({{B_B}}) var<storage, read> Bs: array<V>;
-#endif
 
 const WG = 256u;
 var<workgroup> red: array<f32, WG>;
@@ -75,16 +73,12 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
 
   for (var i = li; i < P.nv; i += WG) {
     var y = (X[base + i] - mean) * scale;
-#if WEIGHT
-#if ADD_ONE
-    y = y * (1.0 + Wt[i]);
-#else
-    y = y * Wt[i];
-#endif
-#endif
-#if BIAS
-    y = y + Bs[i];
-#endif
+    if (P.w_mode == 1u) {
+      y = y * Wt[i];
+    } else if (P.w_mode == 2u) {
+      y = y * (1.0 + Wt[i]);
+    }
+    if (P.has_b != 0u) { y = y + Bs[i]; }
     store(base + i, y);
   }
 }

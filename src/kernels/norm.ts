@@ -51,11 +51,25 @@ function normRows(
   const vec4 = n % 4 === 0;
   const bindings: ('read' | 'write')[] = [inPlace ? 'write' : 'read'];
   const buffers: Tensor[] = [x];
-  const defines: Record<string, number | boolean> = { LAYERNORM: op === 'layernorm', VEC4: vec4, INPLACE: inPlace, ADD_ONE: addOne };
+  const defines: Record<string, number | boolean> = { LAYERNORM: op === 'layernorm', VEC4: vec4, INPLACE: inPlace };
   if (!inPlace) { defines.B_Y = bindings.length + 1; bindings.push('write'); buffers.push(out); }
-  if (weight) { defines.WEIGHT = true; defines.B_W = bindings.length + 1; bindings.push('read'); buffers.push(weight); }
-  if (bias) { defines.BIAS = true; defines.B_B = bindings.length + 1; bindings.push('read'); buffers.push(bias); }
+  defines.B_W = bindings.length + 1; bindings.push('read'); buffers.push(weight ?? placeholder(gpu));
+  defines.B_B = bindings.length + 1; bindings.push('read'); buffers.push(bias ?? placeholder(gpu));
 
-  const k = gpu.kernel({ shader: 'norm', label: op, defines, params: ['rows:u32', 'n:u32', 'nv:u32', 'eps:f32'], bindings });
-  rec.dispatch(k, { params: { rows, n, nv: vec4 ? n / 4 : n, eps }, buffers, workgroups: grid(rows) });
+  const k = gpu.kernel({ shader: 'norm', label: op, defines, params: ['rows:u32', 'n:u32', 'nv:u32', 'eps:f32', 'w_mode:u32', 'has_b:u32'], bindings });
+  rec.dispatch(k, {
+    params: { rows, n, nv: vec4 ? n / 4 : n, eps, w_mode: weight ? (addOne ? 2 : 1) : 0, has_b: bias ? 1 : 0 },
+    buffers, workgroups: grid(rows),
+  });
+}
+
+// Bound in place of an absent weight or bias; never read (16 bytes: one vec4).
+const placeholders = new WeakMap<Gpu, Tensor>();
+function placeholder(gpu: Gpu): Tensor {
+  let t = placeholders.get(gpu);
+  if (!t) {
+    t = gpu.upload(new Float32Array(4), [4], 'F32', 'norm-placeholder');
+    placeholders.set(gpu, t);
+  }
+  return t;
 }
