@@ -54,7 +54,8 @@ fn erfc_pos(a: f32) -> f32 {
 fn gelu_erf1(x: f32) -> f32 {
   let z = x * SQRT_1_2;
   // 1 + erf(z): erfc(-z) for z < 0 keeps its relative accuracy; 2 - erfc(z) for z >= 0.
-  let one_plus_erf = select(2.0 - erfc_pos(z), erfc_pos(-z), z < 0.0);
+  let e = erfc_pos(abs(z));
+  let one_plus_erf = select(2.0 - e, e, z < 0.0);
   return 0.5 * x * one_plus_erf;
 }
 
