@@ -144,7 +144,8 @@ describe('llama oracle: lifecycle', () => {
     expect(() => oracle.tokenize('Once')).toThrow(/is closed/);
   });
 
-  it('names the file when it cannot load', async () => {
+  it('names the file, and the reason llama.cpp gives, when it cannot load', async () => {
     await expect(openOracle('/nonexistent/model.gguf')).rejects.toThrow(/cannot load \/nonexistent\/model\.gguf/);
+    await expect(openOracle(modelPath('ggml-vocab-phi-3.gguf'))).rejects.toThrow(/ggml-vocab-phi-3\.gguf.*missing tensor 'token_embd\.weight'/);
   });
 });
