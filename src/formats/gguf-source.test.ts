@@ -21,13 +21,14 @@ function expectSameBytes(actual: Uint8Array, expected: Uint8Array, what = 'bytes
 
 /**
  * A static file server on 127.0.0.1. Under /range/ it answers Range requests with 206 as HTTP
- * servers and CDNs do; under /norange/ it ignores Range and always sends 200 with the whole file.
+ * servers and CDNs do; under /norange/ it ignores Range and always sends 200 with the whole file;
+ * under /nototal/ its Content-Range has no total ('bytes 0-9/*') and HEAD gives the size.
  */
 function fileServer(files: Map<string, Uint8Array>) {
   const log: { path: string; range?: string; status: number; bytes: number }[] = [];
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
-    const [, mode, name] = /^\/(range|norange)\/(.+)$/.exec(url.pathname) ?? [];
+    const [, mode, name] = /^\/(range|norange|nototal)\/(.+)$/.exec(url.pathname) ?? [];
     const body = name ? files.get(name) : undefined;
     const range = req.headers.range;
     const send = (status: number, headers: Record<string, string | number>, bytes: Uint8Array) => {
@@ -36,12 +37,13 @@ function fileServer(files: Map<string, Uint8Array>) {
       res.end(req.method === 'HEAD' ? undefined : bytes);
     };
     if (!body) return send(404, {}, new Uint8Array(0));
-    const m = mode === 'range' && range ? /^bytes=(\d+)-(\d*)$/.exec(range) : null;
+    const m = mode !== 'norange' && range ? /^bytes=(\d+)-(\d*)$/.exec(range) : null;
     if (!m) return send(200, { 'Accept-Ranges': mode === 'range' ? 'bytes' : 'none' }, body);
     const first = Number(m[1]);
     const last = Math.min(m[2] ? Number(m[2]) : body.length - 1, body.length - 1);
     if (first >= body.length) return send(416, { 'Content-Range': `bytes */${body.length}` }, new Uint8Array(0));
-    send(206, { 'Content-Range': `bytes ${first}-${last}/${body.length}` }, body.subarray(first, last + 1));
+    const total = mode === 'nototal' ? '*' : body.length; // a server that does not know the size yet
+    send(206, { 'Content-Range': `bytes ${first}-${last}/${total}` }, body.subarray(first, last + 1));
   });
   return { server, log };
 }
@@ -84,6 +86,14 @@ describe('GGUF over HTTP Range requests', () => {
     const t = g.requireTensor('blk.3.ffn_up.weight');
     expectSameBytes(await g.readTensorBytes(t), stories.subarray(t.offset, t.offset + t.byteLength));
     expect(log).toEqual([{ path: '/range/stories260K.gguf', range: `bytes=${t.offset}-${t.offset + t.byteLength - 1}`, status: 206, bytes: t.byteLength }]);
+  });
+
+  it('learns the size from HEAD when Content-Range has no total', async () => {
+    log.length = 0;
+    const src = await urlSource(`${base}/nototal/stories260K.gguf`, { probeBytes: 4096 });
+    expect(src.size).toBe(stories.length);
+    expect(log.map((r) => r.status)).toEqual([206, 200]);
+    expectSameBytes(await src.read(stories.length - 10, 10), stories.subarray(stories.length - 10));
   });
 
   it('opens every split of a split model from the first URL (query string kept)', async () => {

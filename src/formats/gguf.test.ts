@@ -217,14 +217,14 @@ const EVERY_TYPE: Record<string, GgufValue> = {
   u8: gv.u8(255), i8: gv.i8(-128), u16: gv.u16(65535), i16: gv.i16(-32768),
   u32: gv.u32(0xffffffff), i32: gv.i32(-0x80000000), f32: gv.f32(Math.fround(-1.5e-5)), f64: gv.f64(Math.PI),
   bool_t: gv.bool(true), bool_f: gv.bool(false),
-  string: gv.string('héllo ▁wörld 😀 \uFEFF'), empty_string: gv.string(''),
+  string: gv.string('héllo ▁wörld 😀 \uFEFF'), empty_string: gv.string(''), bom_first: gv.string('\uFEFFx'),
   u64_max: gv.u64((1n << 64n) - 1n), u64_2p53p1: gv.u64(2n ** 53n + 1n), i64_min: gv.i64(-(1n << 63n)), i64_small: gv.i64(-7),
   a_u8: gv.array('u8', [0, 7, 255]), a_i8: gv.array('i8', [-128, 0, 127]),
   a_u16: gv.array('u16', [0, 65535]), a_i16: gv.array('i16', [-32768, 32767]),
   a_u32: gv.array('u32', [0, 0xffffffff]), a_i32: gv.array('i32', [-0x80000000, 0x7fffffff, 3]),
   a_f32: gv.array('f32', [0.5, -2, 1e-30]), a_f64: gv.array('f64', [Math.E, -0, 1e300]),
   a_u64: gv.array('u64', [0n, (1n << 64n) - 1n, 2n ** 53n + 1n]), a_i64: gv.array('i64', [-(1n << 63n), (1n << 63n) - 1n]),
-  a_bool: gv.bools([true, false, true]), a_string: gv.strings(['', 'a', '▁the', '😀', '\uFEFFbom']),
+  a_bool: gv.bools([true, false, true]), a_string: gv.strings(['\uFEFF', '', 'a', '▁the', '😀', '\uFEFFbom']),
   a_empty: gv.array('f32', []),
   a_nested: gv.arrays([
     gv.array('i32', [1, 2, 3]).value as never,
@@ -243,7 +243,8 @@ describe('GGUF writer -> reader round trip', () => {
     expect(g.getArray('a_u64', 'u64').items).toBeInstanceOf(BigUint64Array);
     expect(g.getArray('a_f64', 'f64').items).toBeInstanceOf(Float64Array);
     expect(Object.is(g.getArray('a_f64', 'f64').items[1], -0)).toBe(true);
-    expect(g.getStrings('a_string')[4]).toBe('\uFEFFbom'); // a leading BOM is data, not stripped
+    expect(g.getStrings('a_string')[5]).toBe('\uFEFFbom'); // a leading BOM is data, not stripped
+    expect(g.getString('bom_first')).toBe('\uFEFFx');
     expect(g.tensors).toEqual([]);
   });
 
