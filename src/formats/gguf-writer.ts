@@ -55,8 +55,15 @@ export const gv = {
   array: numericArray,
   strings: (items: readonly string[]): GgufValue => ({ type: 'array', value: { itemType: 'string', items: [...items] } }),
   bools: (items: readonly boolean[]): GgufValue => ({ type: 'array', value: { itemType: 'bool', items: [...items] } }),
-  /** An array of arrays (GGUF allows nesting; take the inner arrays from gv.array(...).value etc.). */
-  arrays: (items: readonly GgufArray[]): GgufValue => ({ type: 'array', value: { itemType: 'array', items: [...items] } }),
+  /** An array of arrays (GGUF allows nesting): inner arrays as gv.array(...)/gv.strings(...) values or bare GgufArrays. */
+  arrays: (items: readonly (GgufArray | GgufValue)[]): GgufValue => {
+    const inner = items.map((x) => {
+      if ('itemType' in x) return x;
+      if (x.type !== 'array') throw new TypeError(`gv.arrays: item of type ${x.type} is not an array`);
+      return x.value;
+    });
+    return { type: 'array', value: { itemType: 'array', items: inner } };
+  },
 };
 
 const INT_RANGE: Record<string, [bigint, bigint]> = {

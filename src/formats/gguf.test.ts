@@ -227,8 +227,8 @@ const EVERY_TYPE: Record<string, GgufValue> = {
   a_bool: gv.bools([true, false, true]), a_string: gv.strings(['\uFEFF', '', 'a', '▁the', '😀', '\uFEFFbom']),
   a_empty: gv.array('f32', []),
   a_nested: gv.arrays([
-    gv.array('i32', [1, 2, 3]).value as never,
-    { itemType: 'string', items: ['x', 'y'] },
+    gv.array('i32', [1, 2, 3]),
+    gv.strings(['x', 'y']),
     { itemType: 'array', items: [{ itemType: 'u8', items: new Uint8Array([9]) }, { itemType: 'bool', items: [] }] },
   ]),
 };
@@ -600,9 +600,15 @@ describe('GGUF reader refuses malformed files with typed errors', () => {
 
   it('overlapping tensors', async () => {
     const w = tensorInfo(tensorInfo(start(2, 0), 'a', [16], 0, 0), 'b', [8], 0, 32); // a is [0, 64)
-    const e = await formatError(parse(withData(w, 128)), 'tensor overlap');
+    let e = await formatError(parse(withData(w, 128)), 'tensor overlap');
     expect(e.value).toBe('b');
     expect(e.message).toContain("overlaps 'a' [");
+    // An empty tensor between them must not hide the overlap; empty tensors themselves overlap nothing.
+    const z = tensorInfo(tensorInfo(tensorInfo(start(3, 0), 'a', [16], 0, 0), 'z', [0], 0, 32), 'b', [8], 0, 32);
+    e = await formatError(parse(withData(z, 128)), 'tensor overlap');
+    expect(e.value).toBe('b');
+    const ok = tensorInfo(tensorInfo(tensorInfo(start(3, 0), 'a', [16], 0, 0), 'z', [0], 0, 32), 'b', [8], 0, 64);
+    expect((await parse(withData(ok, 128))).tensors.map((t) => t.byteLength)).toEqual([64, 0, 32]);
   });
 
   it('duplicate tensor names', async () => {

@@ -502,12 +502,15 @@ export async function readGgufHeader(source: ByteSource, opts: GgufReadOptions =
     }
     return { name: t.name, shape: t.shape, type: t.type, numel: t.numel, offset: Number(offset), byteLength: t.byteLength, split: 0 };
   });
+  // Sorted by start, each non-empty tensor must begin at or after the furthest end seen so far.
   const byOffset = tensors.map((t, i) => ({ t, at: raw[i].at })).sort((a, b) => a.t.offset - b.t.offset);
-  for (let i = 1; i < byOffset.length; i++) {
-    const a = byOffset[i - 1].t, b = byOffset[i].t;
-    if (a.byteLength > 0 && b.byteLength > 0 && a.offset + a.byteLength > b.offset) {
-      throw c.fail('tensor overlap', `tensor '${b.name}' at ${b.offset} overlaps '${a.name}' [${a.offset}, ${a.offset + a.byteLength})`, byOffset[i].at, b.name);
+  let furthest: GgufTensorInfo | undefined;
+  for (const { t, at } of byOffset) {
+    if (t.byteLength === 0) continue;
+    if (furthest && furthest.offset + furthest.byteLength > t.offset) {
+      throw c.fail('tensor overlap', `tensor '${t.name}' at ${t.offset} overlaps '${furthest.name}' [${furthest.offset}, ${furthest.offset + furthest.byteLength})`, at, t.name);
     }
+    if (!furthest || t.offset + t.byteLength > furthest.offset + furthest.byteLength) furthest = t;
   }
 
   return { source, version, metadata, keyOffsets, tensors, alignment, dataOffset, headerBytes, bytesRead: c.bytesRead };
