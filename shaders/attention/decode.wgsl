@@ -19,7 +19,7 @@
 const WG: u32 = 64u;            // threads, and keys per tile
 const M: u32 = {{M}}u;          // queries per workgroup
 
-// Queries during the tiles, then the per-group partial outputs (GROUPS * D4 <= WG).
+// Queries during the tiles, then the per-group partial outputs (groups * d4 <= WG).
 var<workgroup> buf: array<vec4f, WG * M>;
 // Scores, then probabilities, of the current tile; at the end the per-group sums.
 var<workgroup> sc: array<f32, WG * M>;
@@ -39,23 +39,23 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   let kvh = (wid / P.nSplit) % P.nKvHead;
   let q0 = (wid / (P.nSplit * P.nKvHead)) * M;
   let nq = P.T * P.nRep;
-  // The head dim is a runtime value (one pipeline serves every model's head dim); D4 <= WG.
-  let D4 = P.d4;
-  let GROUPS = WG / D4;          // key groups in the P·V phase (thread = group * D4 + lane)
+  // The head dim is a runtime value (one pipeline serves every model's head dim); d4 <= WG.
+  let d4 = P.d4;
+  let groups = WG / d4;          // key groups in the P·V phase (thread = group * d4 + lane)
   let kStart = P.lo + split * P.chunk;
   let kEnd = min(kStart + P.chunk, P.hi);
 
-  for (var i = li; i < M * D4; i += WG) {
-    let qi = q0 + i / D4;
+  for (var i = li; i < M * d4; i += WG) {
+    let qi = q0 + i / d4;
     var v = vec4f(0.0);
-    if (qi < nq) { v = q[q_row(qi, kvh) * D4 + i % D4] * P.scale; }
+    if (qi < nq) { v = q[q_row(qi, kvh) * d4 + i % d4] * P.scale; }
     buf[i] = v;
   }
   if (li < M) { mx[li] = NEG; }
   workgroupBarrier();
 
-  let lane = li % D4;
-  let grp = li / D4;
+  let lane = li % d4;
+  let grp = li / d4;
   var acc: array<vec4f, M>;
   var lsum: array<f32, M>;
 
@@ -64,13 +64,13 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
     // Scores: a thread per key, every query of the set against it.
     if (li < n) {
       let j = k0 + li;
-      let base = (j * P.nKvHead + kvh) * D4;
+      let base = (j * P.nKvHead + kvh) * d4;
       // Zeroed by hand: SwiftShader was seen to keep the previous tile's sums in a loop-body var.
       var d: array<f32, M>;
       for (var m = 0u; m < M; m++) { d[m] = 0.0; }
-      for (var c = 0u; c < D4; c++) {
+      for (var c = 0u; c < d4; c++) {
         let k = load_k(base + c);
-        for (var m = 0u; m < M; m++) { d[m] += dot(buf[m * D4 + c], k); }
+        for (var m = 0u; m < M; m++) { d[m] += dot(buf[m * d4 + c], k); }
       }
       for (var m = 0u; m < M; m++) {
         let qi = q0 + m;
@@ -95,13 +95,13 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
     }
     workgroupBarrier();
     // P·V: lanes over the head dim (coalesced V rows), groups over the tile's keys.
-    if (grp < GROUPS) {
+    if (grp < groups) {
       for (var m = 0u; m < M; m++) {
         acc[m] *= cr[m];
         lsum[m] *= cr[m];
       }
-      for (var t = grp; t < n; t += GROUPS) {
-        let v = load_v(((k0 + t) * P.nKvHead + kvh) * D4 + lane);
+      for (var t = grp; t < n; t += groups) {
+        let v = load_v(((k0 + t) * P.nKvHead + kvh) * d4 + lane);
         for (var m = 0u; m < M; m++) {
           let p = sc[m * WG + t];
           acc[m] += p * v;
@@ -113,30 +113,30 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   }
 
   // Sum the key groups' partials (buf no longer holds queries: the last barrier is behind every read).
-  if (grp < GROUPS) {
+  if (grp < groups) {
     for (var m = 0u; m < M; m++) {
-      buf[(grp * M + m) * D4 + lane] = acc[m];
+      buf[(grp * M + m) * d4 + lane] = acc[m];
       if (lane == 0u) { sc[grp * M + m] = lsum[m]; }
     }
   }
   workgroupBarrier();
-  for (var i = li; i < M * D4; i += WG) {
-    let m = i / D4;
-    let c = i % D4;
+  for (var i = li; i < M * d4; i += WG) {
+    let m = i / d4;
+    let c = i % d4;
     let qi = q0 + m;
     if (qi >= nq) { continue; }
     var a = vec4f(0.0);
     var l = 0.0;
-    for (var g = 0u; g < GROUPS; g++) {
-      a += buf[(g * M + m) * D4 + c];
+    for (var g = 0u; g < groups; g++) {
+      a += buf[(g * M + m) * d4 + c];
       l += sc[g * M + m];
     }
     let row = q_row(qi, kvh);
     if (P.nSplit == 1u) {
-      dst[row * D4 + c] = select(vec4f(0.0), a / l, l > 0.0);
+      dst[row * d4 + c] = select(vec4f(0.0), a / l, l > 0.0);
     } else {
       let pr = split * P.T * P.nHead + row;
-      dst[pr * D4 + c] = a;
+      dst[pr * d4 + c] = a;
       if (c == 0u) { dst[P.statsAt + pr] = vec4f(mx[m], l, 0.0, 0.0); }
     }
   }

@@ -36,12 +36,12 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   let h = wid % P.nHead;
   let r0 = (wid / P.nHead) * BR;
   let kvh = h / P.nRep;
-  let D4 = P.d4;
+  let d4 = P.d4;
 
-  for (var i = li; i < BR * D4; i += WG) {
-    let r = r0 + i / D4;
+  for (var i = li; i < BR * d4; i += WG) {
+    let r = r0 + i / d4;
     var v = vec4f(0.0);
-    if (r < P.T) { v = q[(r * P.nHead + h) * D4 + i % D4] * P.scale; }
+    if (r < P.T) { v = q[(r * P.nHead + h) * d4 + i % d4] * P.scale; }
     qs[i] = v;
   }
 
@@ -61,10 +61,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
 
   for (var k0 = lo; k0 < hi; k0 += BC) {
     let n = min(BC, hi - k0);
-    for (var i = li; i < BC * D4; i += WG) {
-      let j = i / D4;
+    for (var i = li; i < BC * d4; i += WG) {
+      let j = i / d4;
       var v = vec4f(0.0);
-      if (j < n) { v = load_k(((k0 + j) * P.nKvHead + kvh) * D4 + i % D4); }
+      if (j < n) { v = load_k(((k0 + j) * P.nKvHead + kvh) * d4 + i % d4); }
       kv[i] = v;
     }
     workgroupBarrier();
@@ -72,7 +72,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
       let rr = i / BC;
       let jj = i % BC;
       var d = 0.0;
-      for (var cc = 0u; cc < D4; cc++) { d += dot(qs[rr * D4 + cc], kv[jj * D4 + cc]); }
+      for (var cc = 0u; cc < d4; cc++) { d += dot(qs[rr * d4 + cc], kv[jj * d4 + cc]); }
       let ok = jj < n && visible(i32(k0 + jj), i32(P.pos0 + r0 + rr));
       sc[i] = select(NEG, logit(d), ok);
     }
@@ -85,10 +85,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
       let s = sc[r * BC + jj];
       pr[r * BC + jj] = select(0.0, exp(s - mt), s > NEG_HALF);
     }
-    for (var i = li; i < BC * D4; i += WG) {
-      let j = i / D4;
+    for (var i = li; i < BC * d4; i += WG) {
+      let j = i / d4;
       var v = vec4f(0.0);
-      if (j < n) { v = load_v(((k0 + j) * P.nKvHead + kvh) * D4 + i % D4); }
+      if (j < n) { v = load_v(((k0 + j) * P.nKvHead + kvh) * d4 + i % d4); }
       kv[i] = v;
     }
     workgroupBarrier();
@@ -101,7 +101,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
       l += p;
       for (var a = 0u; a < NACC; a++) {
         let cc = c + a * NS;
-        if (cc < D4) { acc[a] += p * kv[jj * D4 + cc]; }
+        if (cc < d4) { acc[a] += p * kv[jj * d4 + cc]; }
       }
     }
     workgroupBarrier();
@@ -111,7 +111,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   if (row < P.T) {
     for (var a = 0u; a < NACC; a++) {
       let cc = c + a * NS;
-      if (cc < D4) { out[(row * P.nHead + h) * D4 + cc] = select(vec4f(0.0), acc[a] / l, l > 0.0); }
+      if (cc < d4) { out[(row * P.nHead + h) * d4 + cc] = select(vec4f(0.0), acc[a] / l, l > 0.0); }
     }
   }
 }
