@@ -166,6 +166,9 @@ describe('matmul', () => {
     expect(run((rec) => matmul(gpu, rec, x, w, out, { bias: gpu.tensor([4]) }))).toThrow(/bias has 4 elements, expected N = 5/);
     expect(run((rec) => matmul(gpu, rec, gpu.tensor([3, 64], 'F16'), w, out))).toThrow(UnsupportedDtypeError);
     expect(run((rec) => matmul(gpu, rec, x, gpu.tensor([5, 8, 8], 'F32'), out))).toThrow(/w must be \[N, K\]/);
+    // out sharing a buffer with an input.
+    const sq = gpu.tensor([5, 5]);
+    expect(run((rec) => matmul(gpu, rec, sq, gpu.tensor([5, 5]), sq))).toThrow(/out shares a GPU buffer with x/);
     // Forcing gemv on more rows than it holds.
     const xb = gpu.tensor([GEMV_MAX_M + 1, 64]), ob = gpu.tensor([GEMV_MAX_M + 1, 5]);
     expect(run((rec) => matmul(gpu, rec, xb, w, ob, { path: 'gemv' }))).toThrow(/gemv takes at most/);

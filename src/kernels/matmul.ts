@@ -8,6 +8,7 @@ import { ShapeError, UnsupportedDtypeError } from '../gpu/errors.ts';
 import { dtypeByteSize, type DType, type Tensor } from '../gpu/tensor.ts';
 import { GGML_BLOCK, type GgmlTypeName } from '../formats/ggml-types.ts';
 import { expectDtype, grid } from './common.ts';
+import { expectNotAliased } from './aliasing.ts';
 
 /** Weight formats matmul reads, each by its WGSL include shaders/quant/<include>.wgsl. Adding a format is
  *  one line here plus that include (which implements W_BLOCK, W_BLOCK_BYTES and w_load8). */
@@ -69,6 +70,8 @@ export function matmul(gpu: Gpu, rec: Recorder, x: Tensor, w: Tensor, out: Tenso
     expectDtype(op, 'bias', opts.bias, ['F32']);
     if (opts.bias.numel !== N) throw new ShapeError(op, `bias has ${opts.bias.numel} elements, expected N = ${N}`, { bias: opts.bias.shape, N });
   }
+  // out is written while x, w and bias are read (and bound read-only): they must be other buffers.
+  expectNotAliased(op, out, { x, w, bias: opts.bias });
   gpu.checkBindingSize(`${op} x`, x.byteLength);
   gpu.checkBindingSize(`${op} w`, w.byteLength);
   gpu.checkBindingSize(`${op} out`, out.byteLength);
