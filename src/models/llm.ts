@@ -1,0 +1,204 @@
+// The language-model forward pass: one shared transformer block, parameterised by the architecture
+// description, over the kernel library. A call records every dispatch of a batch of tokens into one
+// Recorder, so a decoded token costs one queue submission.
+
+import type { Gpu } from '../gpu/gpu.ts';
+import type { Recorder } from '../gpu/recorder.ts';
+import { ShapeError } from '../gpu/errors.ts';
+import type { Tensor } from '../gpu/tensor.ts';
+import { getRows } from '../kernels/get-rows.ts';
+import { rmsnorm } from '../kernels/norm.ts';
+import { matmul } from '../kernels/matmul.ts';
+import { rope, llama3RopeFreqFactors, type RopeOptions } from '../kernels/rope.ts';
+import { attention, writeKv } from '../kernels/attention.ts';
+import { swiglu, geglu } from '../kernels/activation.ts';
+import { add } from '../kernels/add.ts';
+import { actQuantModeFor, fakeQuantAct } from '../kernels/act-quant.ts';
+import type { LlmHparams } from './hparams.ts';
+
+/** The model's weights on the GPU by GGUF tensor name. */
+export interface WeightSet {
+  get(name: string): Tensor;
+  has(name: string): boolean;
+}
+
+export interface LlmOptions {
+  /** KV cache length in tokens (the context window this instance serves). */
+  contextLength: number;
+  /** Most tokens one forward call takes (prefill chunk); workspaces are sized for it. */
+  maxBatch: number;
+  /** Round activations before each matmul as llama.cpp's CPU backend does (Q8_0 / Q8_K / F16 by weight
+   *  type), so logits can be compared with it closely. Costs one extra dispatch per matmul. */
+  llamaCppActivationRounding?: boolean;
+}
+
+interface Workspace {
+  ids: Tensor; pos: Tensor;
+  x: Tensor; h: Tensor; q: Tensor; k: Tensor; v: Tensor; att: Tensor;
+  gate: Tensor; up: Tensor; act: Tensor; tmp: Tensor; xq: Tensor | null;
+  last: Tensor; logits: Tensor;
+}
+
+export class LanguageModel {
+  readonly kCache: Tensor[] = [];
+  readonly vCache: Tensor[] = [];
+  private ws: Workspace;
+  private freqFactors: Tensor | null = null;
+
+  constructor(readonly gpu: Gpu, readonly hp: LlmHparams, readonly weights: WeightSet, readonly opts: LlmOptions) {
+    const { nLayer, nHeadKv, headDim, nEmbd, nHead, nFf, vocabSize } = hp;
+    const B = opts.maxBatch;
+    const C = opts.contextLength;
+    for (let l = 0; l < nLayer; l++) {
+      this.kCache.push(gpu.tensor([C, nHeadKv, headDim], 'F32', `k_cache.${l}`));
+      this.vCache.push(gpu.tensor([C, nHeadKv, headDim], 'F32', `v_cache.${l}`));
+    }
+    const t = (shape: number[], label: string, dtype: 'F32' | 'U32' = 'F32') => gpu.tensor(shape, dtype, label);
+    this.ws = {
+      ids: t([B], 'ids', 'U32'), pos: t([B], 'pos', 'U32'),
+      x: t([B, nEmbd], 'x'), h: t([B, nEmbd], 'h'),
+      q: t([B, nHead, headDim], 'q'), k: t([B, nHeadKv, headDim], 'k'), v: t([B, nHeadKv, headDim], 'v'),
+      att: t([B, nHead, headDim], 'att'),
+      gate: t([B, nFf], 'gate'), up: t([B, nFf], 'up'), act: t([B, nFf], 'act'),
+      tmp: t([B, nEmbd], 'tmp'),
+      xq: opts.llamaCppActivationRounding ? t([B, Math.max(nEmbd, nFf, nHead * headDim)], 'xq') : null,
+      last: t([1, nEmbd], 'last'), logits: t([1, vocabSize], 'logits'),
+    };
+    if (hp.ropeScaling.type === 'llama3' && !weights.has('rope_freqs.weight')) {
+      this.freqFactors = gpu.upload(llama3RopeFreqFactors({
+        factor: hp.ropeScaling.factor, lowFreqFactor: 1, highFreqFactor: 4,
+        originalMaxPositionEmbeddings: hp.ropeScaling.originalContext, nDims: hp.ropeDims, freqBase: hp.ropeBase,
+      }), [hp.ropeDims / 2], 'F32', 'rope_freqs');
+    }
+  }
+
+  /** x · Wᵀ, with llama.cpp's activation rounding first when asked for. */
+  private linear(rec: Recorder, x: Tensor, w: Tensor, out: Tensor, opts: { bias?: Tensor; accumulate?: boolean } = {}): void {
+    const mode = this.ws.xq ? actQuantModeFor(w.dtype) : null;
+    if (mode && this.ws.xq) {
+      const xq = this.ws.xq.view(x.shape);
+      fakeQuantAct(this.gpu, rec, x, xq, mode);
+      x = xq;
+    }
+    matmul(this.gpu, rec, x, w, out, opts);
+  }
+
+  /** The logits tensor written by forward() for the last token of the batch. */
+  get logits(): Tensor {
+    return this.ws.logits;
+  }
+
+  private ropeOptions(layer: number): RopeOptions {
+    const hp = this.hp;
+    const swa = this.isSwaLayer(layer);
+    const s = hp.ropeScaling;
+    const o: RopeOptions = {
+      mode: hp.arch.rope,
+      nDims: hp.ropeDims,
+      freqBase: swa && hp.arch.ropeBaseSwa ? hp.arch.ropeBaseSwa : hp.ropeBase,
+      freqScale: !swa && (s.type === 'linear' || s.type === 'yarn') ? 1 / s.factor : 1,
+    };
+    const ff = this.weights.has('rope_freqs.weight') ? this.weights.get('rope_freqs.weight') : this.freqFactors;
+    if (ff && !swa) o.freqFactors = ff;
+    if (s.type === 'yarn' && !swa) {
+      o.yarn = { extFactor: s.yarnExtFactor, attnFactor: s.yarnAttnFactor, betaFast: s.yarnBetaFast, betaSlow: s.yarnBetaSlow, nCtxOrig: s.originalContext };
+    }
+    return o;
+  }
+
+  private isSwaLayer(layer: number): boolean {
+    const p = this.hp.arch.swaPattern;
+    return !!p && this.hp.slidingWindow > 0 && (layer + 1) % p !== 0;
+  }
+
+  /**
+   * Record the forward pass of `tokens` sitting at positions pos0.. into `rec`; the logits of the last
+   * token land in `this.logits`. Token ids and positions are written with queue.writeBuffer (no
+   * allocation); the caller submits.
+   */
+  forward(rec: Recorder, tokens: ArrayLike<number>, pos0: number): Tensor {
+    const { gpu, hp, weights: W } = this;
+    const T = tokens.length;
+    if (T < 1 || T > this.opts.maxBatch) throw new ShapeError('forward', `batch of ${T} tokens; this instance takes 1..${this.opts.maxBatch}`);
+    if (pos0 + T > this.opts.contextLength) {
+      throw new ShapeError('forward', `positions ${pos0}..${pos0 + T - 1} exceed the context length ${this.opts.contextLength}`, { pos0, T, contextLength: this.opts.contextLength });
+    }
+    for (let i = 0; i < T; i++) {
+      if (!(tokens[i] >= 0 && tokens[i] < hp.vocabSize)) throw new ShapeError('forward', `token id ${tokens[i]} is outside the vocabulary of ${hp.vocabSize}`, { token: tokens[i] });
+    }
+    const ws = this.ws;
+    const { nEmbd, nHead, nHeadKv, headDim, nFf } = hp;
+    gpu.write(ws.ids, new Uint8Array(Uint32Array.from(tokens).buffer));
+    gpu.write(ws.pos, new Uint8Array(Uint32Array.from({ length: T }, (_, i) => pos0 + i).buffer));
+    const ids = ws.ids.view([T]);
+    const pos = ws.pos.view([T]);
+    const x = ws.x.view([T, nEmbd]);
+    const h = ws.h.view([T, nEmbd]);
+    const q = ws.q.view([T, nHead, headDim]);
+    const k = ws.k.view([T, nHeadKv, headDim]);
+    const v = ws.v.view([T, nHeadKv, headDim]);
+    const att = ws.att.view([T, nHead, headDim]);
+    const gate = ws.gate.view([T, nFf]);
+    const up = ws.up.view([T, nFf]);
+    const act = ws.act.view([T, nFf]);
+    const tmp = ws.tmp.view([T, nEmbd]);
+    const eps = hp.rmsEps;
+
+    getRows(gpu, rec, W.get('token_embd.weight'), ids, x, hp.arch.embedScale ? { scale: Math.sqrt(nEmbd) } : {});
+
+    for (let l = 0; l < hp.nLayer; l++) {
+      const p = `blk.${l}.`;
+      const opt = (n: string) => (W.has(p + n) ? W.get(p + n) : undefined);
+      rmsnorm(gpu, rec, x, W.get(`${p}attn_norm.weight`), h, { eps });
+      this.linear(rec, h, W.get(`${p}attn_q.weight`), q.view([T, nHead * headDim]), { bias: opt('attn_q.bias') });
+      this.linear(rec, h, W.get(`${p}attn_k.weight`), k.view([T, nHeadKv * headDim]), { bias: opt('attn_k.bias') });
+      this.linear(rec, h, W.get(`${p}attn_v.weight`), v.view([T, nHeadKv * headDim]), { bias: opt('attn_v.bias') });
+      if (hp.arch.qkNorm) {
+        rmsnorm(gpu, rec, q.view([T * nHead, headDim]), W.get(`${p}attn_q_norm.weight`), q.view([T * nHead, headDim]), { eps });
+        rmsnorm(gpu, rec, k.view([T * nHeadKv, headDim]), W.get(`${p}attn_k_norm.weight`), k.view([T * nHeadKv, headDim]), { eps });
+      }
+      const ro = this.ropeOptions(l);
+      rope(gpu, rec, q, pos, q, ro);
+      // K is rotated straight into its cache slot; V is appended as is.
+      rope(gpu, rec, k, pos, this.kCache[l], { ...ro, outOffset: pos0 * nHeadKv * headDim });
+      writeKv(gpu, rec, v, this.vCache[l], { offsetTokens: pos0 });
+      attention(gpu, rec, q, this.kCache[l], this.vCache[l], att, {
+        kvLen: pos0 + T, pos0, causal: true,
+        slidingWindow: this.isSwaLayer(l) ? hp.slidingWindow : 0,
+        softcap: hp.attnLogitSoftcap || undefined,
+      });
+      if (hp.arch.postNorms) {
+        this.linear(rec, att.view([T, nHead * headDim]), W.get(`${p}attn_output.weight`), tmp);
+        rmsnorm(gpu, rec, tmp, W.get(`${p}post_attention_norm.weight`), tmp, { eps });
+        add(gpu, rec, x, tmp, x);
+      } else {
+        this.linear(rec, att.view([T, nHead * headDim]), W.get(`${p}attn_output.weight`), x, { accumulate: true, bias: opt('attn_output.bias') });
+      }
+
+      rmsnorm(gpu, rec, x, W.get(`${p}ffn_norm.weight`), h, { eps });
+      this.linear(rec, h, W.get(`${p}ffn_gate.weight`), gate);
+      this.linear(rec, h, W.get(`${p}ffn_up.weight`), up);
+      if (hp.arch.ffnAct === 'gelu') geglu(gpu, rec, gate, up, act);
+      else swiglu(gpu, rec, gate, up, act);
+      if (hp.arch.postNorms) {
+        this.linear(rec, act, W.get(`${p}ffn_down.weight`), tmp);
+        rmsnorm(gpu, rec, tmp, W.get(`${p}post_ffw_norm.weight`), tmp, { eps });
+        add(gpu, rec, x, tmp, x);
+      } else {
+        this.linear(rec, act, W.get(`${p}ffn_down.weight`), x, { accumulate: true });
+      }
+    }
+
+    // Only the last token's logits are needed to pick the next token.
+    rec.copy({ buffer: x.buffer, offset: x.offset + (T - 1) * nEmbd * 4, size: nEmbd * 4 }, ws.last, nEmbd * 4);
+    rmsnorm(gpu, rec, ws.last, W.get('output_norm.weight'), ws.last, { eps });
+    const out = W.has('output.weight') ? W.get('output.weight') : W.get('token_embd.weight');
+    this.linear(rec, ws.last, out, ws.logits);
+    return ws.logits;
+  }
+
+  dispose(): void {
+    for (const t of [...this.kCache, ...this.vCache, ...Object.values(this.ws)]) t?.release();
+    this.freqFactors?.release();
+  }
+}
