@@ -9,6 +9,7 @@ if (!process.env.VK_ICD_FILENAMES && existsSync(swiftshader)) env.VK_ICD_FILENAM
 export default defineConfig({
   test: {
     include: ['src/**/*.test.ts', 'scripts/**/*.test.ts'],
+    exclude: ['src/**/*.f16.test.ts', '**/node_modules/**'],
     pool: 'forks',
     // Two cores: more than two GPU-heavy files at once only thrashes SwiftShader.
     maxWorkers: 2,

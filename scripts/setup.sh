@@ -13,4 +13,23 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+# A second WebGPU device for tests: Mesa 25's lavapipe (from bookworm-backports; Debian 12's own 22.3 is
+# refused by Dawn) has shader-f16 and a 128 MiB binding limit, so the f16 kernel variants and the
+# split-binding paths run somewhere. Only its Vulkan driver is unpacked, into .cache/, not installed.
+LVP_DIR="$PWD/.cache/lavapipe"
+if [ ! -f "$LVP_DIR/lvp_icd.json" ]; then
+  echo "setup: fetching Mesa lavapipe (bookworm-backports) into .cache/lavapipe"
+  if [ ! -f /etc/apt/sources.list.d/edgewise-backports.list ] && ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    echo "deb http://deb.debian.org/debian bookworm-backports main" | $SUDO tee /etc/apt/sources.list.d/edgewise-backports.list >/dev/null
+  fi
+  $SUDO apt-get update -qq
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -qq -t bookworm-backports mesa-vulkan-drivers 2>/dev/null)
+  mkdir -p "$LVP_DIR/root"
+  dpkg -x "$tmp"/mesa-vulkan-drivers_*.deb "$LVP_DIR/root"
+  rm -rf "$tmp"
+  lib=$(find "$LVP_DIR/root" -name libvulkan_lvp.so | head -1)
+  printf '{ "file_format_version": "1.0.0", "ICD": { "library_path": "%s", "api_version": "1.3.0" } }\n' "$lib" > "$LVP_DIR/lvp_icd.json"
+fi
+
 npm ci --no-audit --no-fund --loglevel=error
