@@ -1,6 +1,7 @@
 // y = x · Wᵀ (+ bias) (+ y): every linear layer. x is F32 [.., K], W is [N, K] in any weight format of
 // MATMUL_WEIGHT_TYPES (dequantized on the fly by the shaders/quant/<type>.wgsl include), y is F32 [.., N].
 // Two pipelines over the same weight interface: gemv for a few rows (decode), gemm for many (prefill).
+// With shader-f16, x may be F16 (out F16, or F32 for logits): the siblings gemv_f16 / gemm_f16.
 
 import type { Gpu } from '../gpu/gpu.ts';
 import type { Recorder } from '../gpu/recorder.ts';
@@ -9,6 +10,7 @@ import { dtypeByteSize, type DType, type Tensor } from '../gpu/tensor.ts';
 import { GGML_BLOCK, type GgmlTypeName } from '../formats/ggml-types.ts';
 import { expectDtype, grid } from './common.ts';
 import { expectNotAliased } from './aliasing.ts';
+import { activationDtype } from './f16.ts';
 
 /** Weight formats matmul reads, each by its WGSL include shaders/quant/<include>.wgsl. Adding a format is
  *  one line here plus that include (which implements W_BLOCK, W_BLOCK_BYTES and w_load8). */
@@ -49,8 +51,9 @@ export function matmulPath(M: number, forced?: 'gemv' | 'gemm'): 'gemv' | 'gemm'
 
 export function matmul(gpu: Gpu, rec: Recorder, x: Tensor, w: Tensor, out: Tensor, opts: MatmulOptions = {}): void {
   const op = 'matmul';
-  expectDtype(op, 'x', x, ['F32']);
-  expectDtype(op, 'out', out, ['F32']);
+  const xF16 = activationDtype(gpu, op, { x }) === 'F16';
+  const outF16 = activationDtype(gpu, op, { out }) === 'F16';
+  if (outF16 && !xF16) throw new UnsupportedDtypeError(`${op} (out; an F16 out needs an F16 x)`, out.dtype, ['F32']);
   const wt = MATMUL_WEIGHT_TYPES[w.dtype];
   if (!wt) throw new UnsupportedDtypeError(`${op} (w)`, w.dtype, matmulWeightTypes());
   if (w.shape.length !== 2) throw new ShapeError(op, `w must be [N, K], got [${w.shape.join(', ')}]`, { w: w.shape });
@@ -78,13 +81,15 @@ export function matmul(gpu: Gpu, rec: Recorder, x: Tensor, w: Tensor, out: Tenso
   if (M === 0 || N === 0) return;
 
   const path = matmulPath(M, opts.path);
+  const f16 = xF16 ? '_f16' : '';
   const kernel = gpu.kernel({
-    shader: `matmul/${path}`,
-    label: `matmul/${path}_${wt.include}`,
+    shader: `matmul/${path}${f16}`,
+    label: `matmul/${path}${f16}_${wt.include}${outF16 ? '_yf16' : ''}`,
     defines: {
       WTYPE: wt.include,
       X_VEC4: K % 4 === 0,
-      X_ELEM: K % 4 === 0 ? 'vec4f' : 'f32',
+      X_ELEM: K % 4 === 0 ? (xF16 ? 'vec4<f16>' : 'vec4f') : xF16 ? 'f16' : 'f32',
+      ...(xF16 ? { Y_F16: outF16 } : {}),
       ...(path === 'gemv' ? { MR: gemvRowBucket(M) } : {}),
     },
     params: ['M:u32', 'N:u32', 'K:u32', 'flags:u32'],
