@@ -9,21 +9,34 @@
 // fused [rows, 2n] tensor bound twice: gate half first, then up, as ggml_glu without swap).
 // VEC4: all of n, strides and offsets are multiples of 4 and counted in vec4s. INPLACE (plain only): y over x.
 // B_U, B_T, B_Y: binding numbers of the optional buffers.
+// F16 (shader-f16): x, up and y are stored as f16 (S); every activation is still evaluated in f32 (V)
+// and rounded to f16 once on the store.
 
 #if VEC4
 alias V = vec4f;
+#if F16
+alias S = vec4<f16>;
+#endif
 #else
 alias V = f32;
+#if F16
+alias S = f16;
+#endif
+#endif
+#if F16
+enable f16;
+#else
+alias S = V;
 #endif
 
 #if INPLACE
-@group(0) @binding(1) var<storage, read_write> X: array<V>;
+@group(0) @binding(1) var<storage, read_write> X: array<S>;
 #else
-@group(0) @binding(1) var<storage, read> X: array<V>;
-@group(0) @binding({{B_Y}}) var<storage, read_write> Y: array<V>;
+@group(0) @binding(1) var<storage, read> X: array<S>;
+@group(0) @binding({{B_Y}}) var<storage, read_write> Y: array<S>;
 #endif
 #if GATED
-@group(0) @binding({{B_U}}) var<storage, read> U: array<V>;
+@group(0) @binding({{B_U}}) var<storage, read> U: array<S>;
 #endif
 #if ACT_GELU_TABLE
 @group(0) @binding({{B_T}}) var<storage, read> T: array<u32>;
@@ -59,42 +72,7 @@ fn gelu_erf1(x: f32) -> f32 {
   return 0.5 * x * one_plus_erf;
 }
 
-// f32 -> f16 bits, round to nearest even (ggml's FP32_TO_FP16), by integer arithmetic only.
-fn f16_bits_rne(v: f32) -> u32 {
-  let x = bitcast<u32>(v);
-  let sign = (x >> 16u) & 0x8000u;
-  let ax = x & 0x7fffffffu;
-  if (ax > 0x7f800000u) { return sign | 0x7e00u | ((ax >> 13u) & 0x3ffu); } // NaN stays NaN
-  if (ax >= 0x477ff000u) { return sign | 0x7c00u; }                        // >= 65520 rounds to inf
-  if (ax < 0x38800000u) {                                                  // below 2^-14: subnormal or zero
-    let e = ax >> 23u;
-    if (e < 102u) { return sign; }                                         // below 2^-25: zero
-    let m = (ax & 0x7fffffu) | 0x800000u;
-    let sh = 126u - e;                                                     // 14..24
-    var h = m >> sh;
-    let rem = m & ((1u << sh) - 1u);
-    let half = 1u << (sh - 1u);
-    if (rem > half || (rem == half && (h & 1u) == 1u)) { h += 1u; }
-    return sign | h;
-  }
-  var h = (ax >> 13u) - (112u << 10u);                                     // rebias 127 -> 15
-  let rem = ax & 0x1fffu;
-  if (rem > 0x1000u || (rem == 0x1000u && (h & 1u) == 1u)) { h += 1u; }    // a carry into the exponent is right
-  return sign | h;
-}
-
-// f16 bits -> f32, exact for subnormals too (unpack2x16float may flush them on some devices).
-fn f16_bits_to_f32(h: u32) -> f32 {
-  let sign = (h & 0x8000u) << 16u;
-  let e = (h >> 10u) & 0x1fu;
-  let m = h & 0x3ffu;
-  if (e == 0u) {
-    let mag = f32(m) * 5.9604644775390625e-8; // m * 2^-24, exact
-    return bitcast<f32>(sign | bitcast<u32>(mag));
-  }
-  if (e == 31u) { return bitcast<f32>(sign | 0x7f800000u | (m << 13u)); }
-  return bitcast<f32>(sign | ((e + 112u) << 23u) | (m << 13u));
-}
+#include "f16_bits"
 
 #if ACT_GELU_TABLE
 fn gelu_table1(x: f32) -> f32 {
@@ -130,17 +108,17 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
 #if GATED
   let row = i / P.n;
   let col = i - row * P.n;
-  let g = X[row * P.g_stride + P.g_off + col];
-  var y = act(g) * U[row * P.u_stride + P.u_off + col];
+  let g = V(X[row * P.g_stride + P.g_off + col]);
+  var y = act(g) * V(U[row * P.u_stride + P.u_off + col]);
 #if ACT_GELU_TABLE
   y = select(y, V(0.0), g <= V(-10.0)); // ggml stores +0 there whatever up is, not 0 * up
 #endif
 #else
-  let y = act(X[i]);
+  let y = act(V(X[i]));
 #endif
 #if INPLACE
-  X[i] = y;
+  X[i] = S(y);
 #else
-  Y[i] = y;
+  Y[i] = S(y);
 #endif
 }

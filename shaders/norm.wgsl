@@ -6,24 +6,38 @@
 // uniform branch costs nothing, and one pipeline instead of six saves compile time at startup.
 // Defines: LAYERNORM, VEC4 (row width % 4 == 0: the row is read as vec4f), INPLACE (y overwrites x),
 // and B_Y, B_W, B_B, the binding numbers after x.
+// F16 (shader-f16): x and y are stored as f16 (S), weight and bias stay F32; sums, scale and the
+// products are f32 (V), and each output is rounded to f16 once.
 // Each element is read and written by the same invocation, so in-place needs no extra barrier.
 
 #if VEC4
 alias V = vec4f;
 fn hsum(v: V) -> f32 { return (v.x + v.y) + (v.z + v.w); }
+#if F16
+alias S = vec4<f16>;
+#endif
 #else
 alias V = f32;
 fn hsum(v: V) -> f32 { return v; }
+#if F16
+alias S = f16;
+#endif
+#endif
+#if F16
+enable f16;
+#else
+alias S = V;
 #endif
 
 #if INPLACE
-@group(0) @binding(1) var<storage, read_write> X: array<V>;
-fn store(i: u32, v: V) { X[i] = v; }
+@group(0) @binding(1) var<storage, read_write> X: array<S>;
+fn store(i: u32, v: V) { X[i] = S(v); }
 #else
-@group(0) @binding(1) var<storage, read> X: array<V>;
-@group(0) @binding({{B_Y}}) var<storage, read_write> Y: array<V>;
-fn store(i: u32, v: V) { Y[i] = v; }
+@group(0) @binding(1) var<storage, read> X: array<S>;
+@group(0) @binding({{B_Y}}) var<storage, read_write> Y: array<S>;
+fn store(i: u32, v: V) { Y[i] = S(v); }
 #endif
+fn load(i: u32) -> V { return V(X[i]); }
 @group(0) @binding({{B_W}}) var<storage, read> Wt: array<V>;
 @group(0) @binding({{B_B}}) var<storage, read> Bs: array<V>;
 
@@ -52,11 +66,11 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
 
 #if LAYERNORM
   var acc = 0.0;
-  for (var i = li; i < P.nv; i += WG) { acc += hsum(X[base + i]); }
+  for (var i = li; i < P.nv; i += WG) { acc += hsum(load(base + i)); }
   let mean = workgroup_sum(li, acc) / nf;
   var acc2 = 0.0;
   for (var i = li; i < P.nv; i += WG) {
-    let d = X[base + i] - mean;
+    let d = load(base + i) - mean;
     acc2 += hsum(d * d);
   }
   let variance = workgroup_sum(li, acc2) / nf;
@@ -64,7 +78,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
 #else
   var acc = 0.0;
   for (var i = li; i < P.nv; i += WG) {
-    let v = X[base + i];
+    let v = load(base + i);
     acc += hsum(v * v);
   }
   let mean = 0.0;
@@ -72,7 +86,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
 #endif
 
   for (var i = li; i < P.nv; i += WG) {
-    var y = (X[base + i] - mean) * scale;
+    var y = (load(base + i) - mean) * scale;
     if (P.w_mode == 1u) {
       y = y * Wt[i];
     } else if (P.w_mode == 2u) {

@@ -1,14 +1,16 @@
 // Activations: silu and gelu (tanh or erf form, or llama.cpp's f16-table GELU), and the gated forms
 // swiglu = silu(gate) * up and geglu = gelu(gate) * up, reading gate and up from two tensors or from one
 // fused [rows, 2n] tensor holding the gate half first (ggml_swiglu / ggml_geglu on one tensor, unswapped:
-// llama.cpp's fused gate_up and phi3's fused ffn_up).
+// llama.cpp's fused gate_up and phi3's fused ffn_up). With shader-f16, x/gate/up/out may be F16 (all of
+// them): the activation is still evaluated in f32 and rounded to f16 once.
 
 import type { Gpu } from '../gpu/gpu.ts';
 import type { Recorder } from '../gpu/recorder.ts';
 import { ShapeError } from '../gpu/errors.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { geluF16Table } from '../reference/activation.ts';
-import { expectDtype, expectShape, grid } from './common.ts';
+import { expectShape, grid } from './common.ts';
+import { activationDtype, f16Defines, type ActDtype } from './f16.ts';
 import { expectNotAliased, isInPlace, rowsOf } from './aliasing.ts';
 
 export interface GeluOptions {
@@ -50,24 +52,21 @@ function geluAct(op: string, opts: GeluOptions): Act {
 }
 
 function unary(op: string, act: Act, gpu: Gpu, rec: Recorder, x: Tensor, out: Tensor): void {
-  expectDtype(op, 'x', x, ['F32']);
-  expectDtype(op, 'out', out, ['F32']);
+  const dtype = activationDtype(gpu, op, { x, out });
   expectShape(op, 'out', out, x.shape);
   const total = x.numel;
   if (total === 0) return;
   const inPlace = isInPlace(op, x, out);
   const vec4 = total % 4 === 0;
   const w = vec4 ? 4 : 1;
-  dispatchAct(op, act, gpu, rec, { x, up: null, out, inPlace, vec4, total: total / w, params: { n: total / w, g_stride: 0, g_off: 0, u_stride: 0, u_off: 0 } });
+  dispatchAct(op, act, gpu, rec, { dtype, x, up: null, out, inPlace, vec4, total: total / w, params: { n: total / w, g_stride: 0, g_off: 0, u_stride: 0, u_off: 0 } });
 }
 
 function gated(op: string, act: Act, gpu: Gpu, rec: Recorder, gate: Tensor, up: Tensor | null, out: Tensor): void {
-  expectDtype(op, 'gate', gate, ['F32']);
-  expectDtype(op, 'out', out, ['F32']);
+  const dtype = activationDtype(gpu, op, { gate, up, out });
   const { rows, n: gn } = rowsOf(gate);
   let n: number;
   if (up) {
-    expectDtype(op, 'up', up, ['F32']);
     expectShape(op, 'up', up, gate.shape);
     expectShape(op, 'out', out, gate.shape);
     n = gn;
@@ -84,10 +83,11 @@ function gated(op: string, act: Act, gpu: Gpu, rec: Recorder, gate: Tensor, up: 
   const params = up
     ? { n: nv, g_stride: nv, g_off: 0, u_stride: nv, u_off: 0 }
     : { n: nv, g_stride: 2 * nv, g_off: 0, u_stride: 2 * nv, u_off: nv };
-  dispatchAct(op, act, gpu, rec, { x: gate, up: up ?? gate, out, inPlace: false, vec4, total: rows * nv, params });
+  dispatchAct(op, act, gpu, rec, { dtype, x: gate, up: up ?? gate, out, inPlace: false, vec4, total: rows * nv, params });
 }
 
 interface ActDispatch {
+  dtype: ActDtype;
   x: Tensor;
   up: Tensor | null;
   out: Tensor;
@@ -98,14 +98,14 @@ interface ActDispatch {
 }
 
 function dispatchAct(op: string, act: Act, gpu: Gpu, rec: Recorder, d: ActDispatch): void {
-  const defines: Record<string, number | boolean> = { [act]: true, VEC4: d.vec4, INPLACE: d.inPlace, GATED: d.up !== null };
+  const defines: Record<string, number | boolean> = { [act]: true, VEC4: d.vec4, INPLACE: d.inPlace, GATED: d.up !== null, ...f16Defines(d.dtype) };
   const bindings: ('read' | 'write')[] = [d.inPlace ? 'write' : 'read'];
   const buffers: Tensor[] = [d.x];
   if (!d.inPlace) { defines.B_Y = bindings.length + 1; bindings.push('write'); buffers.push(d.out); }
   if (d.up) { defines.B_U = bindings.length + 1; bindings.push('read'); buffers.push(d.up); }
   if (act === 'ACT_GELU_TABLE') { defines.B_T = bindings.length + 1; bindings.push('read'); buffers.push(geluTableTensor(gpu)); }
   const k = gpu.kernel({
-    shader: 'activation', label: op, defines, bindings,
+    shader: 'activation', label: d.dtype === 'F16' ? `${op}_f16` : op, defines, bindings,
     params: ['total:u32', 'n:u32', 'g_stride:u32', 'g_off:u32', 'u_stride:u32', 'u_off:u32'],
   });
   rec.dispatch(k, { params: { total: d.total, ...d.params }, buffers, workgroups: grid(Math.ceil(d.total / 256)) });

@@ -1,10 +1,12 @@
 // RMSNorm and LayerNorm over the last dimension, with the norm weight (and bias) applied in the same pass.
 // One workgroup per row; rows of width % 4 == 0 are read as vec4. out may be x itself (in place).
+// With shader-f16, x and out may be F16 (weight and bias stay F32; all arithmetic is f32).
 
 import type { Gpu } from '../gpu/gpu.ts';
 import type { Recorder } from '../gpu/recorder.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { expectDtype, expectNumel, expectShape, grid } from './common.ts';
+import { activationDtype, f16Defines } from './f16.ts';
 import { expectNotAliased, isInPlace, rowsOf } from './aliasing.ts';
 
 export interface RmsNormOptions {
@@ -31,8 +33,7 @@ function normRows(
   op: 'rmsnorm' | 'layernorm', gpu: Gpu, rec: Recorder, x: Tensor, weight: Tensor | null, bias: Tensor | null,
   out: Tensor, eps: number, addOne: boolean,
 ): void {
-  expectDtype(op, 'x', x, ['F32']);
-  expectDtype(op, 'out', out, ['F32']);
+  const dtype = activationDtype(gpu, op, { x, out });
   expectShape(op, 'out', out, x.shape);
   const { rows, n } = rowsOf(x);
   if (weight) {
@@ -51,12 +52,12 @@ function normRows(
   const vec4 = n % 4 === 0;
   const bindings: ('read' | 'write')[] = [inPlace ? 'write' : 'read'];
   const buffers: Tensor[] = [x];
-  const defines: Record<string, number | boolean> = { LAYERNORM: op === 'layernorm', VEC4: vec4, INPLACE: inPlace };
+  const defines: Record<string, number | boolean> = { LAYERNORM: op === 'layernorm', VEC4: vec4, INPLACE: inPlace, ...f16Defines(dtype) };
   if (!inPlace) { defines.B_Y = bindings.length + 1; bindings.push('write'); buffers.push(out); }
   defines.B_W = bindings.length + 1; bindings.push('read'); buffers.push(weight ?? placeholder(gpu));
   defines.B_B = bindings.length + 1; bindings.push('read'); buffers.push(bias ?? placeholder(gpu));
 
-  const k = gpu.kernel({ shader: 'norm', label: op, defines, params: ['rows:u32', 'n:u32', 'nv:u32', 'eps:f32', 'w_mode:u32', 'has_b:u32'], bindings });
+  const k = gpu.kernel({ shader: 'norm', label: dtype === 'F16' ? `${op}_f16` : op, defines, params: ['rows:u32', 'n:u32', 'nv:u32', 'eps:f32', 'w_mode:u32', 'has_b:u32'], bindings });
   rec.dispatch(k, {
     params: { rows, n, nv: vec4 ? n / 4 : n, eps, w_mode: weight ? (addOne ? 2 : 1) : 0, has_b: bias ? 1 : 0 },
     buffers, workgroups: grid(rows),
