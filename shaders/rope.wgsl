@@ -14,17 +14,23 @@
 // frequency), INPLACE (x is read from out: one read-write binding), OUT_F16 (out is F16 for an F16 KV
 // cache, written as packed u32 words with core pack2x16float, so no shader-f16 is needed; each lane
 // owns whole words: two consecutive pairs, hence nDims % 4 == 0, even headDim and outOffset).
+// X_F16 (shader-f16): x and out are F16 (X_T = OUT_T = f16), element by element on the F32 layout's
+// path; the angle math and the rotation stay f32 and each output is rounded to f16 once.
+
+#if X_F16
+enable f16;
+#endif
 
 #if INPLACE
 @group(0) @binding(1) var<storage, read> pos: array<{{POS_T}}>;
 #if FREQ_FACTORS
 @group(0) @binding(2) var<storage, read> ff: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<{{OUT_T}}>;
 #else
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<{{OUT_T}}>;
 #endif
 #else
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<{{X_T}}>;
 @group(0) @binding(2) var<storage, read> pos: array<{{POS_T}}>;
 #if FREQ_FACTORS
 @group(0) @binding(3) var<storage, read> ff: array<f32>;
@@ -38,9 +44,9 @@ const WG: u32 = 64u;
 
 fn load(i: u32) -> f32 {
 #if INPLACE
-  return out[i];
+  return f32(out[i]);
 #else
-  return x[i];
+  return f32(x[i]);
 #endif
 }
 
@@ -229,8 +235,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
 #endif
       let x0 = load(a);
       let x1 = load(b);
-      out[P.outOffset + a] = x0 * cs.x - x1 * cs.y;
-      out[P.outOffset + b] = x0 * cs.y + x1 * cs.x;
+      out[P.outOffset + a] = {{OUT_T}}(x0 * cs.x - x1 * cs.y);
+      out[P.outOffset + b] = {{OUT_T}}(x0 * cs.y + x1 * cs.x);
     }
   }
 #if !INPLACE
@@ -238,7 +244,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   let nTail = P.headDim - P.nDims;
   for (var k = li; k < nTail * (h1 - h0); k += WG) {
     let e = tokBase + (h0 + k / nTail) * P.headDim + P.nDims + k % nTail;
-    out[P.outOffset + e] = x[e];
+    out[P.outOffset + e] = {{OUT_T}}(x[e]);
   }
 #endif
 #endif

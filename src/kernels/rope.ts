@@ -7,6 +7,7 @@ import type { Recorder } from '../gpu/recorder.ts';
 import { ShapeError } from '../gpu/errors.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { expectDtype, grid } from './common.ts';
+import { activationDtype } from './f16.ts';
 
 export interface RopeYarn {
   /** Weight of the extrapolated frequency inside the ramp (llama.cpp yarn_ext_factor; 0 disables YaRN). */
@@ -93,11 +94,11 @@ function expectPositive(name: string, v: number, details: Record<string, unknown
 
 /** out[t, h, :] = x[t, h, :] rotated by positions[t]. out may be x (in place) or a larger buffer with
  *  outOffset, F32 or F16 (an F16 KV cache; needs no shader-f16); positions are U32 or I32 (exact for
- *  |p| < 2^24). */
+ *  |p| < 2^24). With shader-f16, x may be F16 too (F16 activations): out is then F16, in place or not. */
 export function rope(gpu: Gpu, rec: Recorder, x: Tensor, positions: Tensor, out: Tensor, opts: RopeOptions): void {
-  expectDtype(OP, 'x', x, ['F32']);
+  const xF16 = activationDtype(gpu, OP, { x }) === 'F16';
   expectDtype(OP, 'positions', positions, ['U32', 'I32']);
-  expectDtype(OP, 'out', out, ['F32', 'F16']);
+  expectDtype(OP, xF16 ? 'out (x is F16)' : 'out', out, xF16 ? ['F16'] : ['F32', 'F16']);
   if (x.shape.length !== 3) throw new ShapeError(OP, `x has shape [${x.shape.join(', ')}], expected [T, nHead, headDim]`, { shape: x.shape });
   const [T, nHead, headDim] = x.shape;
   const { nDims } = opts;
@@ -120,7 +121,8 @@ export function rope(gpu: Gpu, rec: Recorder, x: Tensor, positions: Tensor, out:
     if (ff.buffer === out.buffer) throw new ShapeError(OP, 'freqFactors shares a GPU buffer with out');
   }
   if (positions.buffer === out.buffer) throw new ShapeError(OP, 'positions shares a GPU buffer with out');
-  const outF16 = out.dtype === 'F16';
+  // F16 out from an F32 x: packed words (no shader-f16). From an F16 x: element-wise f16 stores.
+  const outF16 = out.dtype === 'F16' && !xF16;
   if (outF16 && (nDims % 4 !== 0 || headDim % 2 !== 0 || outOffset % 2 !== 0)) {
     // F16 is written as u32 words, each by one lane: two consecutive pairs, rows starting on a word
     throw new ShapeError(OP, `F16 out needs nDims % 4 == 0, even headDim and even outOffset (nDims ${nDims}, headDim ${headDim}, outOffset ${outOffset})`, { nDims, headDim, outOffset });
@@ -164,14 +166,14 @@ export function rope(gpu: Gpu, rec: Recorder, x: Tensor, positions: Tensor, out:
     shader: 'rope',
     defines: {
       NEOX: opts.mode === 'neox', POS_I32: posI32, POS_T: posI32 ? 'i32' : 'u32', FREQ_FACTORS: !!ff, YARN: ext !== 0,
-      INPLACE: inPlace, OUT_F16: outF16, OUT_T: outF16 ? 'u32' : 'f32',
+      INPLACE: inPlace, OUT_F16: outF16, OUT_T: outF16 ? 'u32' : xF16 ? 'f16' : 'f32', X_F16: xF16, X_T: xF16 ? 'f16' : 'f32',
     },
     params: [
       'nTok:u32', 'nHead:u32', 'headDim:u32', 'nDims:u32', 'groupsPerTok:u32', 'headsPerGroup:u32', 'hStride:u32', 'outOffset:u32',
       'invTwoPiHi:f32', 'invTwoPiLo:f32', 'thetaScaleHi:f32', 'thetaScaleLo:f32', 'freqScale:f32', 'extOneMinusScaleHi:f32', 'extOneMinusScaleLo:f32', 'corrLow:f32', 'corrHigh:f32', 'mscale:f32',
     ],
     bindings: inPlace ? (ff ? ['read', 'read', 'write'] : ['read', 'write']) : ff ? ['read', 'read', 'read', 'write'] : ['read', 'read', 'write'],
-    label: `rope_${opts.mode}${inPlace ? '_inplace' : ''}${outF16 ? '_f16' : ''}`,
+    label: `rope_${opts.mode}${inPlace ? '_inplace' : ''}${outF16 ? '_f16' : ''}${xF16 ? '_x16' : ''}`,
   });
   const buffers = [...(inPlace ? [] : [x]), positions, ...(ff ? [ff] : []), out];
   rec.dispatch(k, {

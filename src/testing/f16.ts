@@ -67,3 +67,17 @@ export function reportF16Margins(file: string): void {
   if (!(globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env.F16_REPORT) return;
   for (const [k, v] of f16Margins) console.log(`[f16 ${file}] ${k}: max abs err ${v.maxAbs.toExponential(3)}, ${(100 * v.maxRatio).toFixed(1)}% of the bound`);
 }
+
+/** WGSL converts f32 to f16 by rounding to either neighbour (the spec does not fix the mode), so an
+ *  f16(v) store is within one f16 ulp, 2u relative; lavapipe rounds to nearest (u) and the tests
+ *  report how much of the bound they used. */
+export const F16_CONVERT = 2 * F16_EPS;
+
+/** Per-element bound for a result computed in f32 and rounded to f16 once: the f32 path's own
+ *  tolerance (rtol, atol) plus the f16 rounding (`rounding` of |y|: F16_CONVERT for an f32 -> f16
+ *  conversion, F16_EPS for a correctly rounded f16 operation) and 2^-24 absolute where y is subnormal. */
+export function roundedOnceBound(ref: ArrayLike<number>, f32Tol: { atol: number; rtol: number } = { atol: 0, rtol: 0 }, rounding = F16_CONVERT): Float64Array {
+  const b = new Float64Array(ref.length);
+  for (let i = 0; i < ref.length; i++) b[i] = (rounding + f32Tol.rtol) * Math.abs(ref[i]) * (1 + f32Tol.rtol) + f32Tol.atol + 2 ** -24;
+  return b;
+}
