@@ -27,7 +27,7 @@ describe('rope, F16 x and out', () => {
       const pos = Uint32Array.from({ length: T }, (_, t) => [64, 0, 99, 7, 1][t]);
       const x = uploadF16(gpu, rng.f32(T * nHead * headDim), [T, nHead, headDim], 'x');
       const tp = gpu.upload(pos, [T], 'U32');
-      const opts: RopeRefOptions = { mode, nDims, freqBase: mode === 'norm' ? 10000 : 1e6 };
+      const opts = { mode, nDims, freqBase: mode === 'norm' ? 10000 : 1e6 };
       gpu.run((rec) => rope(gpu, rec, x.t, tp, x.t, opts));
       const ref = ropeRef(x.v, pos, nHead, headDim, opts);
       expectWithin(await readF16(gpu, x.t), ref, roundedOnceBound(ref, TOL), `rope ${mode} in place T${T} h${nHead} d${headDim} n${nDims}`);
