@@ -37,7 +37,7 @@ for (const file of ['stories260K.gguf', 'stories260K-q8_0.gguf', 'stories260K-q4
       await oracle?.close();
     });
 
-    it('greedy-decodes 64 tokens identical to llama.cpp from several prompts', async () => {
+    it('greedy-decodes 64 tokens identical to llama.cpp from several prompts', { timeout: 600_000 }, async () => {
       let matched = 0;
       for (const text of PROMPTS) {
         const prompt = oracle.tokenize(text, { addBos: true });
@@ -49,7 +49,7 @@ for (const file of ['stories260K.gguf', 'stories260K-q8_0.gguf', 'stories260K-q4
       console.log(`${file}: ${matched} greedy tokens identical to llama.cpp over ${PROMPTS.length} prompts`);
     });
 
-    it('matches llama.cpp logits at every prompt position within 1e-4 (activation rounding mirrored)', async () => {
+    it('matches llama.cpp logits at every prompt position within 1e-4 (activation rounding mirrored)', { timeout: 600_000 }, async () => {
       // With llama.cpp's activation rounding mirrored, only f32 summation order differs: measured ~2e-6.
       const gpu = await testGpu();
       const prompt = oracle.tokenize('Lily and Tom went to the park. They saw a big tree.', { addBos: true });
