@@ -26,8 +26,8 @@ export interface ChatTemplateOptions {
 /** The template failed to parse or raised while rendering. */
 export class ChatTemplateError extends Error {
   override name = 'ChatTemplateError';
-  constructor(message: string, readonly cause?: unknown) {
-    super(`chat template: ${message}`);
+  constructor(message: string, cause?: unknown) {
+    super(`chat template: ${message}`, { cause });
   }
 }
 
