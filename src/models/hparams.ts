@@ -39,7 +39,14 @@ export interface LlmHparams {
   ropeDims: number;
   ropeScaling: RopeScaling;
   vocabSize: number;
+  /** Window of the sliding-window layers (0: none). */
   slidingWindow: number;
+  /** Per layer: true where attention is local (sliding window, its own rope base, no rope scaling). */
+  swaLayers: boolean[];
+  /** Rope base of the local layers. */
+  ropeBaseSwa: number;
+  /** Multiplies q·k before the softmax. */
+  attnScale: number;
   finalLogitSoftcap: number;
   attnLogitSoftcap: number;
 }
@@ -68,7 +75,15 @@ export function readHparams(get: MetaGet, vocabSize: number): LlmHparams {
   const ffRaw = get(k('feed_forward_length'));
   const nFf = ArrayLike(ffRaw) ? Number((ffRaw as ArrayLike<number>)[0]) : num(get, k('feed_forward_length'));
   const headDim = num(get, k('attention.key_length'), nEmbd / nHead);
-  const scalingType = String(get(k('rope.scaling.type')) ?? 'none');
+  // llama.cpp: the type defaults to linear (so a bare rope.scaling.factor scales linearly), a missing or
+  // zero factor means 1, 'none' never scales, and any other name is refused. 'llama3' is ours: llama.cpp
+  // has no such type (its converter writes a rope_freqs tensor), but a GGUF that names it gets the
+  // factors computed.
+  const scalingType = String(get(k('rope.scaling.type')) ?? 'linear');
+  if (!['none', 'linear', 'yarn', 'llama3'].includes(scalingType)) {
+    throw new ModelConfigError(`rope scaling type '${scalingType}' is not supported (supported: none, linear, yarn, llama3)`, { key: k('rope.scaling.type'), value: scalingType });
+  }
+  const scalingFactor = num(get, k('rope.scaling.factor'), 0) || 1;
   const hp: LlmHparams = {
     arch,
     nLayer: num(get, k('block_count')),
@@ -82,8 +97,8 @@ export function readHparams(get: MetaGet, vocabSize: number): LlmHparams {
     ropeBase: num(get, k('rope.freq_base'), 10000),
     ropeDims: num(get, k('rope.dimension_count'), headDim),
     ropeScaling: {
-      type: (['linear', 'yarn', 'llama3'].includes(scalingType) ? scalingType : 'none') as RopeScaling['type'],
-      factor: num(get, k('rope.scaling.factor'), 1),
+      type: (scalingType === 'none' || (scalingType === 'linear' && scalingFactor === 1) ? 'none' : scalingType) as RopeScaling['type'],
+      factor: scalingType === 'none' ? 1 : scalingFactor,
       originalContext: num(get, k('rope.scaling.original_context_length'), num(get, k('context_length'), 2048)),
       yarnBetaFast: num(get, k('rope.scaling.yarn_beta_fast'), 32),
       yarnBetaSlow: num(get, k('rope.scaling.yarn_beta_slow'), 1),
@@ -91,17 +106,44 @@ export function readHparams(get: MetaGet, vocabSize: number): LlmHparams {
       yarnAttnFactor: num(get, k('rope.scaling.attn_factor'), 1),
     },
     vocabSize,
-    slidingWindow: num(get, k('attention.sliding_window'), 0),
-    finalLogitSoftcap: num(get, k('final_logit_softcapping'), 0),
-    attnLogitSoftcap: num(get, k('attn_logit_softcapping'), 0),
+    slidingWindow: 0,
+    swaLayers: [],
+    ropeBaseSwa: num(get, k('rope.freq_base_swa'), arch.swa?.ropeBase ?? 10000),
+    attnScale: 0,
+    // Only the architectures whose llama.cpp graph applies them read these keys.
+    finalLogitSoftcap: arch.finalLogitSoftcap ? num(get, k('final_logit_softcapping'), 0) : 0,
+    attnLogitSoftcap: 0,
   };
+  hp.attnScale = arch.attentionScale ? arch.attentionScale(hp) : 1 / Math.sqrt(headDim);
+  const window = arch.swa ? num(get, k('attention.sliding_window'), 0) : 0;
+  if (arch.swa && window > 0) {
+    hp.slidingWindow = window;
+    hp.swaLayers = swaPattern(get(k('attention.sliding_window_pattern')), arch.swa.pattern, hp.nLayer, k('attention.sliding_window_pattern'));
+  } else {
+    hp.swaLayers = new Array<boolean>(hp.nLayer).fill(false);
+  }
   const bad = (msg: string, details: Record<string, unknown>) => { throw new ModelConfigError(msg, details); };
   for (const key of ['nLayer', 'nEmbd', 'nFf', 'nHead', 'nHeadKv', 'headDim', 'vocabSize'] as const) {
     if (!Number.isInteger(hp[key]) || hp[key] <= 0) bad(`${key} must be a positive integer, got ${hp[key]}`, { [key]: hp[key] });
   }
   if (hp.nHead % hp.nHeadKv !== 0) bad(`head_count ${hp.nHead} is not a multiple of head_count_kv ${hp.nHeadKv}`, { nHead: hp.nHead, nHeadKv: hp.nHeadKv });
+  if (hp.finalLogitSoftcap > 0) {
+    bad(`final logit softcapping (${k('final_logit_softcapping')} = ${hp.finalLogitSoftcap}) is not implemented`, { key: k('final_logit_softcapping'), value: hp.finalLogitSoftcap });
+  }
   if (hp.ropeDims > hp.headDim || hp.ropeDims % 2) bad(`rope dimension ${hp.ropeDims} must be even and at most the head size ${hp.headDim}`, { ropeDims: hp.ropeDims, headDim: hp.headDim });
   return hp;
+}
+
+/** llama.cpp's layer pattern: one bool per layer, or a period n (layer il is local iff il % n < n - 1; 0: all local). */
+function swaPattern(v: unknown, fallback: number, nLayer: number, key: string): boolean[] {
+  if (ArrayLike(v)) {
+    const a = Array.from(v as ArrayLike<unknown>, Boolean);
+    if (a.length < nLayer) throw new ModelConfigError(`${key} has ${a.length} entries for ${nLayer} layers`, { key, entries: a.length, nLayer });
+    return a.slice(0, nLayer);
+  }
+  const n = v === undefined ? fallback : Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new ModelConfigError(`${key} should be a layer period, got ${String(v)}`, { key, value: String(v) });
+  return Array.from({ length: nLayer }, (_, il) => n === 0 || il % n < n - 1);
 }
 
 function ArrayLike(v: unknown): boolean {

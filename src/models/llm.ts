@@ -95,7 +95,7 @@ export class LanguageModel {
     const o: RopeOptions = {
       mode: hp.arch.rope,
       nDims: hp.ropeDims,
-      freqBase: swa && hp.arch.ropeBaseSwa ? hp.arch.ropeBaseSwa : hp.ropeBase,
+      freqBase: swa ? hp.ropeBaseSwa : hp.ropeBase,
       freqScale: !swa && (s.type === 'linear' || s.type === 'yarn') ? 1 / s.factor : 1,
     };
     const ff = this.weights.has('rope_freqs.weight') ? this.weights.get('rope_freqs.weight') : this.freqFactors;
@@ -107,8 +107,7 @@ export class LanguageModel {
   }
 
   private isSwaLayer(layer: number): boolean {
-    const p = this.hp.arch.swaPattern;
-    return !!p && this.hp.slidingWindow > 0 && (layer + 1) % p !== 0;
+    return this.hp.swaLayers[layer] ?? false;
   }
 
   /**
@@ -163,29 +162,26 @@ export class LanguageModel {
       rope(gpu, rec, k, pos, this.kCache[l], { ...ro, outOffset: pos0 * nHeadKv * headDim });
       writeKv(gpu, rec, v, this.vCache[l], { offsetTokens: pos0 });
       attention(gpu, rec, q, this.kCache[l], this.vCache[l], att, {
-        kvLen: pos0 + T, pos0, causal: true,
+        kvLen: pos0 + T, pos0, causal: true, scale: hp.attnScale,
         slidingWindow: this.isSwaLayer(l) ? hp.slidingWindow : 0,
         softcap: hp.attnLogitSoftcap || undefined,
       });
       if (hp.arch.postNorms) {
+        // x + post_norm(attn): x cannot be both input and output of add, so the sum lands in h, which
+        // carries the residual through the FFN and hands it back to x at the end of the layer.
         this.linear(rec, att.view([T, nHead * headDim]), W.get(`${p}attn_output.weight`), tmp);
         rmsnorm(gpu, rec, tmp, W.get(`${p}post_attention_norm.weight`), tmp, { eps });
-        add(gpu, rec, x, tmp, x);
+        add(gpu, rec, x, tmp, h);
+        rmsnorm(gpu, rec, h, W.get(`${p}ffn_norm.weight`), tmp, { eps });
+        this.ffn(rec, p, tmp, gate, up, act);
+        this.linear(rec, act, W.get(`${p}ffn_down.weight`), tmp, { bias: opt('ffn_down.bias') });
+        rmsnorm(gpu, rec, tmp, W.get(`${p}post_ffw_norm.weight`), tmp, { eps });
+        add(gpu, rec, h, tmp, x);
       } else {
         this.linear(rec, att.view([T, nHead * headDim]), W.get(`${p}attn_output.weight`), x, { accumulate: true, bias: opt('attn_output.bias') });
-      }
-
-      rmsnorm(gpu, rec, x, W.get(`${p}ffn_norm.weight`), h, { eps });
-      this.linear(rec, h, W.get(`${p}ffn_gate.weight`), gate);
-      this.linear(rec, h, W.get(`${p}ffn_up.weight`), up);
-      if (hp.arch.ffnAct === 'gelu') geglu(gpu, rec, gate, up, act);
-      else swiglu(gpu, rec, gate, up, act);
-      if (hp.arch.postNorms) {
-        this.linear(rec, act, W.get(`${p}ffn_down.weight`), tmp);
-        rmsnorm(gpu, rec, tmp, W.get(`${p}post_ffw_norm.weight`), tmp, { eps });
-        add(gpu, rec, x, tmp, x);
-      } else {
-        this.linear(rec, act, W.get(`${p}ffn_down.weight`), x, { accumulate: true });
+        rmsnorm(gpu, rec, x, W.get(`${p}ffn_norm.weight`), h, { eps });
+        this.ffn(rec, p, h, gate, up, act);
+        this.linear(rec, act, W.get(`${p}ffn_down.weight`), x, { accumulate: true, bias: opt('ffn_down.bias') });
       }
     }
 
@@ -193,8 +189,19 @@ export class LanguageModel {
     rec.copy({ buffer: x.buffer, offset: x.offset + (T - 1) * nEmbd * 4, size: nEmbd * 4 }, ws.last, nEmbd * 4);
     rmsnorm(gpu, rec, ws.last, W.get('output_norm.weight'), ws.last, { eps });
     const out = W.has('output.weight') ? W.get('output.weight') : W.get('token_embd.weight');
-    this.linear(rec, ws.last, out, ws.logits);
+    this.linear(rec, ws.last, out, ws.logits, { bias: W.has('output.bias') ? W.get('output.bias') : undefined });
     return ws.logits;
+  }
+
+  /** act = silu(gate) * up or gelu(gate) * up from the normed input h (phi3's fused [gate; up] weight is
+   *  split into the two at load). llama.cpp's CPU GELU is an f16 table lookup; mirrored when rounding is. */
+  private ffn(rec: Recorder, p: string, h: Tensor, gate: Tensor, up: Tensor, act: Tensor): void {
+    const W = this.weights;
+    const bias = (n: string) => (W.has(p + n) ? W.get(p + n) : undefined);
+    this.linear(rec, h, W.get(`${p}ffn_gate.weight`), gate, { bias: bias('ffn_gate.bias') });
+    this.linear(rec, h, W.get(`${p}ffn_up.weight`), up, { bias: bias('ffn_up.bias') });
+    if (this.hp.arch.ffnAct === 'gelu') geglu(this.gpu, rec, gate, up, act, { llamaCppF16Table: !!this.opts.llamaCppActivationRounding });
+    else swiglu(this.gpu, rec, gate, up, act);
   }
 
   dispose(): void {
