@@ -1,6 +1,14 @@
 // Shared by the attention kernels: K/V loads for an F32 or packed-F16 cache, the mask and the logit
 // transform. The including shader declares `kc` and `vc` (array<vec4f>, or array<vec2u> with F16KV) and
 // has the params causal, window and softcap.
+// ACT_F16 (shader-f16): q, and the output where the including shader says so, are F16 (vec4<f16>),
+// read into and computed in f32; the cache stays F32 or packed F16 as above (F16KV).
+#if ACT_F16
+enable f16;
+alias QV = vec4<f16>;
+#else
+alias QV = vec4f;
+#endif
 
 // Masked logits are a finite sentinel, not -inf: max() and exp() then never see inf - inf, and a row
 // with no visible key ends with sum 0, which the kernels turn into an output of 0.

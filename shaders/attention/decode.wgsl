@@ -4,6 +4,7 @@
 // workgroup writes the normalised output to `dst`; otherwise `dst` is scratch that takes an unnormalised
 // partial per (chunk, query) and, from vec4 index statsAt on, (max, sum, -, -) per (chunk, query) for
 // attention/decode_reduce to combine. Both cases are one pipeline (the branch is uniform).
+// ACT_F16: q is F16; DST_F16 (with one chunk only): dst is the F16 output. Partials stay f32.
 #include "attention/common"
 
 #if F16KV
@@ -13,8 +14,12 @@
 @group(0) @binding(2) var<storage, read> kc: array<vec4f>;
 @group(0) @binding(3) var<storage, read> vc: array<vec4f>;
 #endif
-@group(0) @binding(1) var<storage, read> q: array<vec4f>;
+@group(0) @binding(1) var<storage, read> q: array<QV>;
+#if DST_F16
+@group(0) @binding(4) var<storage, read_write> dst: array<vec4<f16>>;
+#else
 @group(0) @binding(4) var<storage, read_write> dst: array<vec4f>;
+#endif
 
 const WG: u32 = 64u;            // threads, and keys per tile
 const M: u32 = {{M}}u;          // queries per workgroup
@@ -48,7 +53,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   for (var i = li; i < M * d4; i += WG) {
     let qi = q0 + i / d4;
     var v = vec4f(0.0);
-    if (qi < nq) { v = q[q_row(qi, kvh) * d4 + i % d4] * P.scale; }
+    if (qi < nq) { v = vec4f(q[q_row(qi, kvh) * d4 + i % d4]) * P.scale; }
     buf[i] = v;
   }
   if (li < M) { mx[li] = NEG; }
@@ -132,6 +137,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
       l += sc[g * M + m];
     }
     let row = q_row(qi, kvh);
+#if DST_F16
+    dst[row * d4 + c] = vec4<f16>(select(vec4f(0.0), a / l, l > 0.0)); // the op keeps nSplit at 1
+#else
     if (P.nSplit == 1u) {
       dst[row * d4 + c] = select(vec4f(0.0), a / l, l > 0.0);
     } else {
@@ -139,5 +147,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
       dst[pr * d4 + c] = a;
       if (c == 0u) { dst[P.statsAt + pr] = vec4f(mx[m], l, 0.0, 0.0); }
     }
+#endif
   }
 }

@@ -2,7 +2,13 @@
 // m the largest chunk max. A thread per output vec4; a row whose chunks saw no visible key gets 0.
 // `part` is attention/decode's scratch: partials, then (max, sum, -, -) from vec4 index statsAt.
 @group(0) @binding(1) var<storage, read> part: array<vec4f>;
+// OUT_F16 (shader-f16): out is F16, the combined f32 result rounded once.
+#if OUT_F16
+enable f16;
+@group(0) @binding(2) var<storage, read_write> out: array<vec4<f16>>;
+#else
 @group(0) @binding(2) var<storage, read_write> out: array<vec4f>;
+#endif
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -19,5 +25,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
     a += w * part[s * P.nRows * P.d4 + i];
     l += w * st.y;
   }
+#if OUT_F16
+  out[i] = vec4<f16>(select(vec4f(0.0), a / l, l > 0.0));
+#else
   out[i] = select(vec4f(0.0), a / l, l > 0.0);
+#endif
 }

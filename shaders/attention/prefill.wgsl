@@ -3,6 +3,7 @@
 // the same buffer), with online softmax. A workgroup visits only the keys some row of its tile can see:
 // tiles that are fully masked (past the causal diagonal, before the window) are never loaded.
 // Thread (r, c): row r of the tile, lane c of NS over the head dim in the P·V phase.
+// ACT_F16 (shader-f16): q and out are F16, everything in between f32.
 #include "attention/common"
 
 #if F16KV
@@ -12,8 +13,8 @@
 @group(0) @binding(2) var<storage, read> kc: array<vec4f>;
 @group(0) @binding(3) var<storage, read> vc: array<vec4f>;
 #endif
-@group(0) @binding(1) var<storage, read> q: array<vec4f>;
-@group(0) @binding(4) var<storage, read_write> out: array<vec4f>;
+@group(0) @binding(1) var<storage, read> q: array<QV>;
+@group(0) @binding(4) var<storage, read_write> out: array<QV>;
 
 const BR: u32 = {{BR}}u;        // query rows per workgroup
 const BC: u32 = {{BC}}u;        // keys per tile
@@ -41,7 +42,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   for (var i = li; i < BR * d4; i += WG) {
     let r = r0 + i / d4;
     var v = vec4f(0.0);
-    if (r < P.T) { v = q[(r * P.nHead + h) * d4 + i % d4] * P.scale; }
+    if (r < P.T) { v = vec4f(q[(r * P.nHead + h) * d4 + i % d4]) * P.scale; }
     qs[i] = v;
   }
 
@@ -111,7 +112,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   if (row < P.T) {
     for (var a = 0u; a < NACC; a++) {
       let cc = c + a * NS;
-      if (cc < d4) { out[(row * P.nHead + h) * d4 + cc] = select(vec4f(0.0), acc[a] / l, l > 0.0); }
+      if (cc < d4) { out[(row * P.nHead + h) * d4 + cc] = QV(select(vec4f(0.0), acc[a] / l, l > 0.0)); }
     }
   }
 }

@@ -3,12 +3,14 @@
 // head floor(h / (nHead / nKvHead)), as ggml's flash_attn_ext does (consecutive heads share a kv head).
 // Two variants with one interface: flash-decoding for a few query rows (the KV length split into
 // chunks, each a workgroup, then a reduce), and tiled online-softmax attention for many rows.
+// With shader-f16, q and out may be F16 (both): read into f32, softmax and P·V in f32, out rounded once.
 
 import type { Gpu } from '../gpu/gpu.ts';
 import type { Recorder } from '../gpu/recorder.ts';
 import { ShapeError, UnsupportedDtypeError } from '../gpu/errors.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { expectDtype, expectShape, grid } from './common.ts';
+import { activationDtype } from './f16.ts';
 
 export { writeKv } from './kv-write.ts';
 
@@ -59,6 +61,8 @@ interface Problem {
   nKvHead: number;
   headDim: number;
   f16: boolean;
+  /** q and out are F16 (shader-f16). */
+  actF16: boolean;
   kvLen: number;
   pos0: number;
   causal: boolean;
@@ -69,16 +73,15 @@ interface Problem {
 }
 
 export function attention(gpu: Gpu, rec: Recorder, q: Tensor, kCache: Tensor, vCache: Tensor, out: Tensor, opts: AttentionOptions): void {
-  const p = checkAttention(q, kCache, vCache, out, opts);
+  const p = checkAttention(gpu, q, kCache, vCache, out, opts);
   if (p.T === 0) return;
   const variant = opts.variant ?? 'auto';
   if (variant === 'decode' || (variant === 'auto' && p.T <= DECODE_MAX_ROWS)) decodeAttention(gpu, rec, p, q, kCache, vCache, out);
   else prefillAttention(gpu, rec, p, q, kCache, vCache, out);
 }
 
-function checkAttention(q: Tensor, k: Tensor, v: Tensor, out: Tensor, opts: AttentionOptions): Problem {
-  expectDtype(OP, 'q', q, ['F32']);
-  expectDtype(OP, 'out', out, ['F32']);
+function checkAttention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, out: Tensor, opts: AttentionOptions): Problem {
+  const actF16 = activationDtype(gpu, OP, { q, out }) === 'F16';
   expectDtype(OP, 'kCache', k, KV_DTYPES);
   if (v.dtype !== k.dtype) throw new UnsupportedDtypeError(`${OP} (vCache, kCache is ${k.dtype})`, v.dtype, [k.dtype]);
   if (q.shape.length !== 3) throw new ShapeError(OP, `q must be [T, nHead, headDim], got [${q.shape.join(', ')}]`, { q: q.shape });
@@ -107,7 +110,7 @@ function checkAttention(q: Tensor, k: Tensor, v: Tensor, out: Tensor, opts: Atte
   const scale = opts.scale ?? 1 / Math.sqrt(headDim);
   if (!Number.isFinite(scale)) throw new ShapeError(OP, `scale ${scale} is not finite`, { scale });
   return {
-    T, nHead, nKvHead, headDim, f16: k.dtype === 'F16', kvLen, pos0, causal, window, softcap,
+    T, nHead, nKvHead, headDim, f16: k.dtype === 'F16', actF16, kvLen, pos0, causal, window, softcap,
     qScale: softcap > 0 ? scale / softcap : scale,
   };
 }
@@ -156,12 +159,14 @@ function decodeAttention(gpu: Gpu, rec: Recorder, p: Problem, q: Tensor, k: Tens
   const d4 = p.headDim / 4;
   const rows = p.T * p.nHead;
   // Head dim and chunk count are uniforms, not defines: one pipeline per (queries per group, cache dtype).
+  // An F16 out is written by the decode kernel itself only with one chunk; partials stay f32.
+  const dstF16 = p.actF16 && plan.splits === 1;
   const kernel = gpu.kernel({
     shader: 'attention/decode',
-    defines: { M: plan.queriesPerGroup, F16KV: p.f16 },
+    defines: { M: plan.queriesPerGroup, F16KV: p.f16, ACT_F16: p.actF16, DST_F16: dstF16 },
     params: DECODE_PARAMS,
     bindings: ['read', 'read', 'read', 'write'],
-    label: `attention/decode m${plan.queriesPerGroup}${p.f16 ? ' f16kv' : ''}`,
+    label: `attention/decode m${plan.queriesPerGroup}${p.f16 ? ' f16kv' : ''}${p.actF16 ? ' f16q' : ''}${dstF16 ? ' f16out' : ''}`,
   });
   const statsAt = plan.splits * rows * d4;
   const params = { ...commonParams(p), nSplit: plan.splits, chunk: plan.chunk, lo: plan.lo, hi: plan.hi, nQSets: plan.querySets, statsAt };
@@ -173,7 +178,7 @@ function decodeAttention(gpu: Gpu, rec: Recorder, p: Problem, q: Tensor, k: Tens
   // Partials [splits, rows, headDim], then a vec4 (max, sum, -, -) per (split, row).
   const part = gpu.tensor([statsAt * 4 + plan.splits * rows * 4], 'F32', 'attention-partial');
   rec.dispatch(kernel, { params, buffers: [q, k, v, part], workgroups });
-  const reduce = gpu.kernel({ shader: 'attention/decode_reduce', params: ['nRows:u32', 'd4:u32', 'nSplit:u32', 'statsAt:u32'], bindings: ['read', 'write'] });
+  const reduce = gpu.kernel({ shader: 'attention/decode_reduce', label: `attention/decode_reduce${p.actF16 ? ' f16out' : ''}`, defines: { OUT_F16: p.actF16 }, params: ['nRows:u32', 'd4:u32', 'nSplit:u32', 'statsAt:u32'], bindings: ['read', 'write'] });
   rec.dispatch(reduce, { params: { nRows: rows, d4, nSplit: plan.splits, statsAt }, buffers: [part, out], workgroups: grid(Math.ceil((rows * d4) / 64)) });
   // Back to the pool only once submitted: a writeBuffer into a recycled buffer before then would land
   // ahead of these dispatches in queue order and be overwritten by them.
@@ -195,10 +200,10 @@ function prefillAttention(gpu: Gpu, rec: Recorder, p: Problem, q: Tensor, k: Ten
   const { BR, BC, NS, D4MAX } = prefillTiles(p.headDim);
   const kernel = gpu.kernel({
     shader: 'attention/prefill',
-    defines: { D4MAX, BR, BC, NS, WG: BR * NS, F16KV: p.f16 },
+    defines: { D4MAX, BR, BC, NS, WG: BR * NS, F16KV: p.f16, ACT_F16: p.actF16 },
     params: PREFILL_PARAMS,
     bindings: ['read', 'read', 'read', 'write'],
-    label: `attention/prefill d<=${D4MAX * 4}${p.f16 ? ' f16kv' : ''}`,
+    label: `attention/prefill d<=${D4MAX * 4}${p.f16 ? ' f16kv' : ''}${p.actF16 ? ' f16' : ''}`,
   });
   rec.dispatch(kernel, { params: commonParams(p), buffers: [q, k, v, out], workgroups: grid(Math.ceil(p.T / BR) * p.nHead) });
 }
