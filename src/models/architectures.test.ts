@@ -20,7 +20,7 @@ import { randomModelSpec, writeRandomModel, type RandomModelOptions } from '../t
 import { Rng } from '../testing/rng.ts';
 import { Generator } from '../runtime/generate.ts';
 import { ARCHITECTURES } from './architectures.ts';
-import { ModelConfigError, UnsupportedArchitectureError } from './hparams.ts';
+import { ModelConfigError, UnsupportedArchitectureError, readHparams } from './hparams.ts';
 import { loadLanguageModel, type LoadedModel } from './load.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'edgewise-arch-'));
@@ -269,5 +269,44 @@ describe('model checks before any GPU work', () => {
       const e = await load(small(arch, arch === 'qwen3' || arch === 'gemma3' ? { headDim: 32 } : {}));
       expect((e as Error).message, arch).toMatch(/^GPU used before the model was checked/);
     }
+  });
+});
+
+describe('hyperparameters as llama.cpp reads them', () => {
+  const gemma = (extra: Record<string, unknown> = {}) => {
+    const meta: Record<string, unknown> = {
+      'general.architecture': 'gemma3', 'gemma3.embedding_length': 64, 'gemma3.block_count': 8, 'gemma3.feed_forward_length': 96,
+      'gemma3.attention.head_count': 2, 'gemma3.attention.head_count_kv': 1, 'gemma3.attention.key_length': 64,
+      'gemma3.attention.sliding_window': 512, ...extra,
+    };
+    return readHparams((k) => meta[k], 300);
+  };
+
+  it('gemma3: 5 local layers then 1 global by default, a period or a per-layer list from the GGUF', () => {
+    expect(gemma().swaLayers).toEqual([true, true, true, true, true, false, true, true]);
+    expect(gemma({ 'gemma3.attention.sliding_window_pattern': 3 }).swaLayers).toEqual([true, true, false, true, true, false, true, true]);
+    const list = [false, true, false, true, true, true, false, false];
+    expect(gemma({ 'gemma3.attention.sliding_window_pattern': list }).swaLayers).toEqual(list);
+    expect(gemma({ 'gemma3.attention.sliding_window': 0 }).swaLayers).toEqual(new Array(8).fill(false));
+    expect(() => gemma({ 'gemma3.attention.sliding_window_pattern': [true] })).toThrow(ModelConfigError);
+  });
+
+  it('gemma3: local rope base 10000 unless rope.freq_base_swa says otherwise; attention scale by head dim except the 27B', () => {
+    expect(gemma().ropeBaseSwa).toBe(10000);
+    expect(gemma({ 'gemma3.rope.freq_base_swa': 20000 }).ropeBaseSwa).toBe(20000);
+    expect(gemma().attnScale).toBe(1 / Math.sqrt(64));
+    // 62 layers is how llama.cpp recognises the 27B: 1/sqrt(n_embd / n_head) = 1/sqrt(32) here.
+    expect(gemma({ 'gemma3.block_count': 62 }).attnScale).toBe(1 / Math.sqrt(32));
+  });
+
+  it('rope scaling: a bare factor scales linearly, none never scales, unknown types are refused', () => {
+    const llama = (extra: Record<string, unknown>) => readHparams((k) => ({
+      'general.architecture': 'llama', 'llama.embedding_length': 64, 'llama.block_count': 2, 'llama.feed_forward_length': 96,
+      'llama.attention.head_count': 2, ...extra,
+    } as Record<string, unknown>)[k], 300).ropeScaling;
+    expect(llama({})).toMatchObject({ type: 'none', factor: 1 });
+    expect(llama({ 'llama.rope.scaling.factor': 4 })).toMatchObject({ type: 'linear', factor: 4 });
+    expect(llama({ 'llama.rope.scaling.type': 'none', 'llama.rope.scaling.factor': 4 })).toMatchObject({ type: 'none', factor: 1 });
+    expect(() => llama({ 'llama.rope.scaling.type': 'su' })).toThrow(/rope scaling type 'su' is not supported/);
   });
 });
