@@ -1,0 +1,227 @@
+// The command line: `edgewise generate --model <path|url> (--prompt TEXT | --prompt-tokens 1,2,3) ...`.
+// Text streams to stdout as it is generated; with --json the last stdout line is one JSON object.
+// Bad input (unknown flags, a missing model file, bad token ids) is one line on stderr and exit code 2;
+// a failure while running is one line and exit code 1.
+//
+// In Node the GPU is Dawn over the system's Vulkan drivers. When none gives an adapter and
+// VK_ICD_FILENAMES is unset, the command runs again on Chromium's SwiftShader (a CPU Vulkan driver),
+// and says so on stderr.
+
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { GgufFormatError, GgufSourceError, openGgufUrl, type Gguf } from '../formats/gguf.ts';
+import { openGgufPath } from '../formats/gguf-node.ts';
+import { WebGpuUnavailableError } from '../gpu/errors.ts';
+import { Gpu } from '../gpu/gpu.ts';
+import { ModelConfigError } from '../models/hparams.ts';
+import { loadLanguageModel } from '../models/load.ts';
+import { Generator, type SamplingOptions } from '../runtime/generate.ts';
+import { chatPrompt, ChatTemplateError } from '../tokenizer/chat-template.ts';
+import { loadTokenizer, TokenizerError, type TextTokenizer } from '../tokenizer/tokenizer.ts';
+
+const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
+
+const USAGE = `usage: edgewise generate --model <path|url> (--prompt TEXT | --prompt-tokens 1,2,3) [options]
+
+  --model PATH|URL      GGUF model file (or http(s) URL, read by ranges)
+  --prompt TEXT         prompt text, tokenized as llama.cpp does (BOS as the file says, special tokens parsed)
+  --prompt-tokens IDS   prompt token ids, comma-separated, used as given
+  --chat                wrap --prompt as a user message in the model's chat template
+  --max-tokens N        tokens to generate (default 128)
+  --temperature T       0: greedy (default 0.8)
+  --top-k K             default 40 (0: off)
+  --top-p P             default 0.95 (1: off)
+  --min-p P             default 0.05 (0: off)
+  --seed S              sampling seed (default: random)
+  --ctx-size N          context length (default: prompt + max tokens, at most the model's)
+  --json                print one JSON object as the last stdout line instead of streaming text
+  -h, --help            this text`;
+
+/** Bad input: exit code 2. */
+class UsageError extends Error {}
+
+/** No adapter here; run again with SwiftShader. */
+class RetryOnSwiftShader extends Error {}
+
+interface GenerateArgs {
+  model: string;
+  prompt: string | null;
+  promptTokens: number[] | null;
+  chat: boolean;
+  maxTokens: number;
+  sampling: SamplingOptions;
+  ctxSize: number | null;
+  json: boolean;
+}
+
+function num(name: string, v: string | undefined, fallback: number, check: (x: number) => boolean, what: string): number {
+  if (v === undefined) return fallback;
+  const x = Number(v);
+  if (v.trim() === '' || !Number.isFinite(x) || !check(x)) throw new UsageError(`--${name} ${JSON.stringify(v)}: ${what}`);
+  return x;
+}
+
+function parseTokenIds(s: string): number[] {
+  const parts = s.split(',').map((p) => p.trim());
+  return parts.map((p) => {
+    if (!/^\d+$/.test(p) || !Number.isSafeInteger(Number(p))) throw new UsageError(`--prompt-tokens: ${JSON.stringify(p)} is not a token id (expected comma-separated non-negative integers)`);
+    return Number(p);
+  });
+}
+
+function parseGenerateArgs(argv: string[]): GenerateArgs | 'help' {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        model: { type: 'string' }, prompt: { type: 'string' }, 'prompt-tokens': { type: 'string' }, chat: { type: 'boolean' },
+        'max-tokens': { type: 'string' }, temperature: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' },
+        'min-p': { type: 'string' }, seed: { type: 'string' }, 'ctx-size': { type: 'string' }, json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (e) {
+    throw new UsageError((e as Error).message.split('\n')[0]);
+  }
+  if (values.help) return 'help';
+  if (!values.model) throw new UsageError('--model is required');
+  if ((values.prompt === undefined) === (values['prompt-tokens'] === undefined)) throw new UsageError('give exactly one of --prompt and --prompt-tokens');
+  if (values.chat && values.prompt === undefined) throw new UsageError('--chat needs --prompt');
+  const int = (x: number) => Number.isInteger(x) && x >= 0;
+  return {
+    model: values.model,
+    prompt: values.prompt ?? null,
+    promptTokens: values['prompt-tokens'] !== undefined ? parseTokenIds(values['prompt-tokens']) : null,
+    chat: values.chat ?? false,
+    maxTokens: num('max-tokens', values['max-tokens'], 128, (x) => int(x) && x >= 1, 'must be an integer >= 1'),
+    sampling: {
+      temperature: num('temperature', values.temperature, 0.8, (x) => x >= 0, 'must be >= 0'),
+      topK: num('top-k', values['top-k'], 40, int, 'must be an integer >= 0'),
+      topP: num('top-p', values['top-p'], 0.95, (x) => x > 0 && x <= 1, 'must be in (0, 1]'),
+      minP: num('min-p', values['min-p'], 0.05, (x) => x >= 0 && x <= 1, 'must be in [0, 1]'),
+      seed: num('seed', values.seed, Math.floor(Math.random() * 2 ** 32), (x) => int(x) && x < 2 ** 32, 'must be an integer in [0, 2^32)'),
+    },
+    ctxSize: values['ctx-size'] !== undefined ? num('ctx-size', values['ctx-size'], 0, (x) => int(x) && x >= 1, 'must be an integer >= 1') : null,
+    json: values.json ?? false,
+  };
+}
+
+async function openModel(model: string): Promise<Gguf> {
+  if (/^https?:\/\//i.test(model)) return openGgufUrl(model);
+  if (!existsSync(model)) throw new UsageError(`model file not found: ${model}`);
+  return openGgufPath(model);
+}
+
+function promptIds(args: GenerateArgs, tok: TextTokenizer, vocabSize: number): number[] {
+  let ids: number[];
+  if (args.promptTokens) {
+    ids = args.promptTokens;
+    const bad = ids.find((id) => id >= vocabSize);
+    if (bad !== undefined) throw new UsageError(`--prompt-tokens: token id ${bad} is outside the model's vocabulary of ${vocabSize}`);
+  } else {
+    const text = args.chat ? chatPrompt(tok, [{ role: 'user', content: args.prompt! }]) : args.prompt!;
+    ids = tok.encode(text, { addSpecial: true, parseSpecial: true });
+  }
+  if (ids.length === 0) throw new UsageError('the prompt has no tokens (an empty prompt and a vocabulary that adds no BOS)');
+  return ids;
+}
+
+async function createGpu(): Promise<Gpu> {
+  try {
+    return await Gpu.create({ label: 'edgewise-cli' });
+  } catch (e) {
+    if (e instanceof WebGpuUnavailableError && !process.env.VK_ICD_FILENAMES && existsSync(SWIFTSHADER_ICD)) throw new RetryOnSwiftShader();
+    throw e;
+  }
+}
+
+async function generate(args: GenerateArgs): Promise<number> {
+  const gguf = await openModel(args.model);
+  let gen: Generator | null = null;
+  let release = () => {};
+  try {
+    const tok = loadTokenizer(gguf);
+    const embd = gguf.tensor('token_embd.weight');
+    const vocabSize = Math.min(tok.vocabSize, embd ? embd.shape[0] : tok.vocabSize);
+    const prompt = promptIds(args, tok, vocabSize);
+    const gpu = await createGpu();
+    const nCtxTrain = gguf.getU32(gguf.archKey('context_length'), Infinity);
+    const contextLength = Math.min(nCtxTrain, args.ctxSize ?? prompt.length + args.maxTokens);
+    if (prompt.length >= contextLength) throw new UsageError(`the prompt (${prompt.length} tokens) does not fit the context of ${contextLength}`);
+    const loaded = await loadLanguageModel(gpu, gguf, { contextLength });
+    release = () => { loaded.model.dispose(); loaded.weights.destroy(); };
+    gen = new Generator(gpu, loaded.model);
+
+    const stream = tok.decodeStream();
+    let text = '';
+    const result = await gen.generate(prompt, {
+      maxTokens: args.maxTokens,
+      sampling: args.sampling,
+      stopTokens: [...tok.eog],
+      onToken: (id) => {
+        const piece = stream.push(id);
+        text += piece;
+        if (!args.json && piece) process.stdout.write(piece);
+      },
+    });
+    const rest = stream.flush();
+    text += rest;
+    const prefillTps = result.promptTokens / (result.ttftMs / 1000);
+    const decodeTps = result.decodeSteps > 0 ? result.decodeSteps / (result.decodeMs / 1000) : 0;
+    if (args.json) {
+      process.stdout.write(`${JSON.stringify({
+        prompt_tokens: prompt, tokens: result.tokens, text, stopped_by: result.stoppedBy,
+        ttft_ms: round(result.ttftMs), prefill_tokens_per_s: round(prefillTps), decode_tokens_per_s: round(decodeTps),
+        seed: args.sampling.seed, device: gpu.info.description || gpu.info.device,
+      })}\n`);
+    } else {
+      process.stdout.write(`${rest}\n`);
+      process.stderr.write(`edgewise: ${prompt.length} prompt tokens at ${prefillTps.toFixed(1)} tok/s, ${result.tokens.length} generated at ${decodeTps.toFixed(1)} tok/s (${result.stoppedBy})\n`);
+    }
+    return 0;
+  } finally {
+    gen?.dispose();
+    release();
+    await gguf.close();
+  }
+}
+
+function round(x: number): number {
+  return Math.round(x * 100) / 100;
+}
+
+function rerunOnSwiftShader(): number {
+  process.stderr.write(`edgewise: no WebGPU adapter found; running again on SwiftShader (VK_ICD_FILENAMES=${SWIFTSHADER_ICD})\n`);
+  const env = { ...process.env, VK_ICD_FILENAMES: SWIFTSHADER_ICD, NODEVICE_SELECT: process.env.NODEVICE_SELECT ?? '1' };
+  const r = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env });
+  return r.status ?? 1;
+}
+
+/** Runs the command line; returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+      process.stdout.write(`${USAGE}\n`);
+      return command === undefined ? 2 : 0;
+    }
+    if (command !== 'generate') throw new UsageError(`unknown command '${command}' (try: edgewise generate --help)`);
+    const args = parseGenerateArgs(rest);
+    if (args === 'help') {
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    }
+    return await generate(args);
+  } catch (e) {
+    if (e instanceof RetryOnSwiftShader) return rerunOnSwiftShader();
+    const input = e instanceof UsageError || e instanceof TokenizerError || e instanceof GgufFormatError ||
+      e instanceof GgufSourceError || e instanceof ModelConfigError || e instanceof ChatTemplateError;
+    const msg = (e as Error).message.split('\n')[0];
+    process.stderr.write(`edgewise: ${input ? '' : 'error: '}${msg}\n`);
+    return input ? 2 : 1;
+  }
+}
