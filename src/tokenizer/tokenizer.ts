@@ -176,7 +176,10 @@ export function ggufTokenizerJson(v: GgufVocab, parseSpecial: boolean): { json: 
 
 function buildHf(v: GgufVocab, parseSpecial: boolean): HfTokenizer {
   const { json, ranks } = ggufTokenizerJson(v, parseSpecial);
-  const tok = new HfTokenizer(json, { clean_up_tokenization_spaces: false });
+  // With ranks to install, the library need not index the merge list itself (a 256k-token SentencePiece
+  // vocabulary has about a million).
+  const model = ranks ? { ...(json.model as object), merges: [] } : json.model;
+  const tok = new HfTokenizer({ ...json, model }, { clean_up_tokenization_spaces: false });
   if (ranks) {
     if (!(tok.model instanceof BPE) || !(tok.model.bpe_ranks instanceof Map)) {
       throw new TokenizerError('tokenizer.json', '@huggingface/tokenizers no longer exposes BPE.bpe_ranks; SentencePiece ties cannot be ranked');
