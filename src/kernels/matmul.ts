@@ -5,7 +5,7 @@
 
 import type { Gpu } from '../gpu/gpu.ts';
 import type { Recorder } from '../gpu/recorder.ts';
-import { ShapeError, UnsupportedDtypeError } from '../gpu/errors.ts';
+import { DeviceLimitError, ShapeError, UnsupportedDtypeError } from '../gpu/errors.ts';
 import { dtypeByteSize, type DType, type Tensor } from '../gpu/tensor.ts';
 import { GGML_BLOCK, type GgmlTypeName } from '../formats/ggml-types.ts';
 import { expectDtype, grid } from './common.ts';
@@ -37,6 +37,24 @@ export interface MatmulOptions {
   accumulate?: boolean;
   /** Force a path (tests, benchmarks); by default gemv for M <= GEMV_MAX_M, else gemm. */
   path?: 'gemv' | 'gemm';
+  /** Force a gemv variant (tests, benchmarks); by default gemvVariant() picks from the device. */
+  gemvVariant?: GemvVariant;
+}
+
+/** The two gemv kernels: 'subgroup' (matmul/gemv_sg: 4 weight rows per subgroup, subgroupAdd, no
+ *  barrier; one activation row, F32 x) and 'workgroup' (matmul/gemv: 32 lanes per row, a workgroup
+ *  reduction; any M <= GEMV_MAX_M). */
+export type GemvVariant = 'subgroup' | 'workgroup';
+
+/** The gemv kernel for M rows of x on this device: the subgroup one where it applies, else the
+ *  workgroup one. Forcing 'subgroup' where it cannot run is a typed error, not a silent fallback. */
+export function gemvVariant(gpu: Gpu, M: number, xDtype: DType, forced?: GemvVariant): GemvVariant {
+  const fits = gpu.info.features.subgroups && M === 1 && xDtype === 'F32';
+  if (forced === 'subgroup' && !fits) {
+    if (!gpu.info.features.subgroups) throw new DeviceLimitError('subgroups', 'feature', 'absent', 'matmul subgroup gemv');
+    throw new ShapeError('matmul', `the subgroup gemv takes one F32 row of x, got M = ${M} of ${xDtype}`, { M, x: xDtype });
+  }
+  return forced ?? (fits ? 'subgroup' : 'workgroup');
 }
 
 export function matmulWeightTypes(): DType[] {
@@ -81,6 +99,13 @@ export function matmul(gpu: Gpu, rec: Recorder, x: Tensor, w: Tensor, out: Tenso
   if (M === 0 || N === 0) return;
 
   const path = matmulPath(M, opts.path);
+  const flags = (opts.bias ? 1 : 0) | (opts.accumulate ? 2 : 0);
+  // Without a bias the shader never reads binding 4; x stands in so the layout stays the same.
+  const buffers = [x, w, out, opts.bias ?? x];
+  if (path === 'gemv' && gemvVariant(gpu, M, x.dtype, opts.gemvVariant) === 'subgroup') {
+    recordSubgroupGemv(gpu, rec, wt.include, N, K, flags, buffers);
+    return;
+  }
   const f16 = xF16 ? '_f16' : '';
   const kernel = gpu.kernel({
     shader: `matmul/${path}${f16}`,
@@ -95,10 +120,27 @@ export function matmul(gpu: Gpu, rec: Recorder, x: Tensor, w: Tensor, out: Tenso
     params: ['M:u32', 'N:u32', 'K:u32', 'flags:u32'],
     bindings: ['read', 'read', 'write', 'read'],
   });
-  const flags = (opts.bias ? 1 : 0) | (opts.accumulate ? 2 : 0);
   const workgroups = path === 'gemv' ? grid(Math.ceil(N / 2)) : [Math.ceil(N / 64), Math.ceil(M / 64)] as const;
-  // Without a bias the shader never reads binding 4; x stands in so the layout stays the same.
-  rec.dispatch(kernel, { params: { M, N, K, flags }, buffers: [x, w, out, opts.bias ?? x], workgroups });
+  rec.dispatch(kernel, { params: { M, N, K, flags }, buffers, workgroups });
+}
+
+/** matmul/gemv_sg for one row: a 64-invocation workgroup covers 64 / SG_MIN groups of 4 weight rows.
+ *  Q4_0 and Q8_0 take the whole-block word loop, the other formats w_load8. */
+function recordSubgroupGemv(gpu: Gpu, rec: Recorder, include: string, N: number, K: number, flags: number, buffers: Tensor[]): void {
+  const sgMin = Math.max(1, Math.min(64, gpu.info.subgroupMinSize ?? 4));
+  const words = include === 'q4_0' || include === 'q8_0';
+  const kernel = gpu.kernel({
+    shader: 'matmul/gemv_sg',
+    label: `matmul/gemv_sg_${include}`,
+    defines: {
+      WTYPE: include, SG_MIN: sgMin, X_VEC4: K % 4 === 0, X_ELEM: K % 4 === 0 ? 'vec4f' : 'f32',
+      BLOCK_WORDS: words, Q4_0_WORDS: include === 'q4_0', Q8_0_WORDS: include === 'q8_0',
+    },
+    params: ['M:u32', 'N:u32', 'K:u32', 'flags:u32'],
+    bindings: ['read', 'read', 'write', 'read'],
+  });
+  const rowsPerWorkgroup = (64 / sgMin) * 4;
+  rec.dispatch(kernel, { params: { M: 1, N, K, flags }, buffers, workgroups: grid(Math.ceil(N / rowsPerWorkgroup)) });
 }
 
 /** gemv pipelines come in row buckets 1, 2, 4, 8 (accumulators are registers sized at compile time). */
