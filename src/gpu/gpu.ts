@@ -2,7 +2,7 @@
 // `webgpu` package), what the adapter offers, buffers, kernels, submission and error reporting.
 
 import {
-  DeviceLimitError, DeviceLostError, GpuValidationError, WebGpuUnavailableError,
+  DeviceLimitError, DeviceLostError, GpuValidationError, ShaderCompileError, WebGpuUnavailableError,
 } from './errors.ts';
 import { PipelineCache, type Kernel, type KernelDef } from './kernel.ts';
 import { BufferPool, type PoolStats } from './pool.ts';
@@ -171,13 +171,14 @@ export class Gpu {
     this.arenas.push(a);
   }
 
-  /** @internal Submit with error scopes so validation errors are tied to the work that caused them. */
-  submit(cmd: GPUCommandBuffer, label: string): void {
-    this.throwIfBroken();
+  /** @internal Finish and submit inside error scopes, so validation errors are tied to the work that
+   *  caused them and surface (typed) at the next sync or read, never as uncaught events. */
+  submit(encoder: GPUCommandEncoder, label: string): void {
+    if (this.lostError) throw this.lostError;
     const d = this.device;
     d.pushErrorScope('out-of-memory');
     d.pushErrorScope('validation');
-    d.queue.submit([cmd]);
+    d.queue.submit([encoder.finish()]);
     this.counters.submits++;
     void d.popErrorScope().then((e) => { if (e) this.errors.push(new GpuValidationError('validation', e.message, label)); });
     void d.popErrorScope().then((e) => { if (e) this.errors.push(new GpuValidationError('out-of-memory', e.message, label)); });
@@ -268,7 +269,7 @@ export class Gpu {
     const staging = this.pool.acquire(size, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'readback');
     const enc = this.device.createCommandEncoder({ label: 'readback' });
     enc.copyBufferToBuffer(t.buffer, t.offset + byteOffset, staging, 0, size);
-    this.submit(enc.finish(), 'readback');
+    this.submit(enc, 'readback');
     this.counters.readbacks++;
     try {
       await staging.mapAsync(GPUMapMode.READ, 0, size);
@@ -304,8 +305,9 @@ export class Gpu {
 
   /** Wait for submitted work, then raise the first error it produced. */
   async sync(): Promise<void> {
-    this.throwIfBroken();
+    if (this.lostError) throw this.lostError;
     await this.device.queue.onSubmittedWorkDone();
+    await this.pipelines.settled();
     // Error scopes resolve after the work; give their callbacks a turn.
     await new Promise((r) => setTimeout(r, 0));
     this.throwIfBroken();
@@ -314,7 +316,8 @@ export class Gpu {
   /** Raise a pending device-lost or validation error (each error is raised once). */
   throwIfBroken(): void {
     if (this.lostError) throw this.lostError;
-    const e = this.errors.shift();
+    // A shader that failed to compile also fails every dispatch that uses it: report the cause.
+    const e = this.errors.find((x) => x instanceof ShaderCompileError) ?? this.errors[0];
     if (e) {
       this.errors = [];
       throw e;

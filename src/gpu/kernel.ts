@@ -96,17 +96,26 @@ export class PipelineCache {
       compute: { module, entryPoint: def.entryPoint ?? 'main', constants: def.constants },
     });
     // Compilation errors come back asynchronously; report them with the shader's own messages.
-    void device.popErrorScope().then(async (err) => {
+    const check = device.popErrorScope().then(async (err) => {
       if (!err) return;
       const info = await module.getCompilationInfo();
       const msgs = info.messages.filter((m) => m.type === 'error').map((m) => `${m.lineNum}:${m.linePos} ${m.message}`);
       this.onError?.(new ShaderCompileError(label, msgs.length ? msgs.join('; ') : err.message));
     });
+    this.pending.add(check);
+    void check.finally(() => this.pending.delete(check));
     return {
       def, label, pipeline, layout, paramBytes, source,
       paramNames: params.map((p) => p.split(':')[0]),
       paramTypes: params.map((p) => p.split(':')[1] as 'u32' | 'i32' | 'f32'),
     };
+  }
+
+  private pending = new Set<Promise<void>>();
+
+  /** Resolves once every pipeline built so far has been checked for compile errors. */
+  async settled(): Promise<void> {
+    await Promise.all([...this.pending]);
   }
 
   /** Set by the Gpu so compile errors surface as typed errors on the next check. */

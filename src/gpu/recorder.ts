@@ -166,7 +166,7 @@ export class Recorder {
     this.endPass();
     const after = this.gpu.profiler.resolve(this.encoder, this.labels);
     if (this.arena.used) this.gpu.device.queue.writeBuffer(this.arena.buffer, 0, this.arena.cpu, 0, this.arena.used);
-    this.gpu.submit(this.encoder.finish(), this.label);
+    this.gpu.submit(this.encoder, this.label);
     this.submits++;
     this.arena.used = 0;
     this.gpu.returnArena(this.arena);
