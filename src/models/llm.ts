@@ -28,7 +28,8 @@ export interface LlmOptions {
   /** Most tokens one forward call takes (prefill chunk); workspaces are sized for it. */
   maxBatch: number;
   /** Round activations before each matmul as llama.cpp's CPU backend does (Q8_0 / Q8_K / F16 by weight
-   *  type), so logits can be compared with it closely. Costs one extra dispatch per matmul. */
+   *  type), and take GELU from its f16 table, so logits can be compared with it closely. Costs one extra
+   *  dispatch per matmul. */
   llamaCppActivationRounding?: boolean;
 }
 
