@@ -1,6 +1,8 @@
 // Activation rounding as llama.cpp's CPU matmul applies it before a dot product with quantized or F16
 // weights: each value becomes what the quantized activation decodes to, written back as f32.
-//   MODE_Q8_0: blocks of 32, d = amax / 127 (stored as f16), q = roundf(x / d)   -> q * f16(d)
+//   MODE_Q8_0: blocks of 32, d = amax / 127 (stored as f16), id = 127 / amax,
+//              q = nearest-even(x * id)                                       -> q * f16(d)
+//              (ggml-cpu's x86 quantize_row_q8_0, AVX/AVX2: not the scalar _ref's 1 / d and roundf)
 //   MODE_Q8_K: blocks of 256, max = the first value of largest |x|, iscale = -127 / max,
 //              q = MIN(127, nearest-even(iscale * x)), d = 1 / iscale (f32)     -> q * d
 //   MODE_F16:  x rounded to the nearest f16 (ties to even; overflow to infinity)
@@ -61,12 +63,6 @@ fn div_rn(a: f32, b: f32) -> f32 {
   return q + r / b;
 }
 
-/** C's roundf: halfway cases away from zero (WGSL's round() goes to even). */
-fn round_away(v: f32) -> f32 {
-  let t = trunc(v);
-  return t + select(0.0, sign(v), abs(v - t) >= 0.5);
-}
-
 #if MODE_F16
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -115,10 +111,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   let lead = li - t;
   let amax = red_abs[lead];
 #if MODE_Q8_0
+  // WGSL's round() goes to even, as _mm256_round_ps(_MM_ROUND_NEAREST) does.
   let d = div_rn(amax, 127.0);
-  let id = select(0.0, div_rn(1.0, d), d != 0.0);
-  let dh = round_f16(d);
-  Y[v4] = vec4f(round_away(x.x * id), round_away(x.y * id), round_away(x.z * id), round_away(x.w * id)) * dh;
+  let id = select(0.0, div_rn(127.0, amax), amax != 0.0);
+  Y[v4] = round(x * id) * round_f16(d);
 #else
   if (amax == 0.0) { Y[v4] = vec4f(0.0); return; }
   let iscale = div_rn(-127.0, red_val[lead]);

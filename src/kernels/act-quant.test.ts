@@ -4,11 +4,12 @@ import { fakeQuantActRef } from '../reference/act-quant.ts';
 import { Rng } from '../testing/rng.ts';
 import { poisoned, testGpu } from '../testing/gpu.ts';
 import { ShapeError, UnsupportedDtypeError } from '../gpu/errors.ts';
+import { roundF16 } from '../formats/f16.ts';
 
 /** Rows of normal values at mixed scales, with blocks that exercise the corners: all zeros, a tie for the
  *  largest magnitude between +a and -a (the first wins the sign of max), exact halfway points after
- *  scaling (amax 127 gives d = 1, so 2.5 must round away from zero in q8_0 and to even in q8_K), and
- *  values around the f16 limits. */
+ *  scaling (amax 127 gives d = 1, so 2.5 must round to even, 2, in both q8 modes), a q8_0 block whose
+ *  127 / amax and 1 / (amax / 127) differ in the last bit, and values around the f16 limits. */
 function inputs(rng: Rng, rows: number, cols: number, block: number): Float32Array {
   const x = new Float32Array(rows * cols);
   for (let r = 0; r < rows; r++) {
@@ -26,6 +27,9 @@ function inputs(rng: Rng, rows: number, cols: number, block: number): Float32Arr
   if (blocks > 3) put(3, [-3, 3, 1, 2]);
   if (blocks > 4) put(4, [127, 2.5, -2.5, 0.5, -0.5, 1.5, 126.5, -126.5]);
   if (blocks > 5) put(5, [-127, 2.5, -2.5, 0.5, -0.5, 3.5]);
+  // amax 1 + 2^-19: 127 / amax = 126.999755859375, 1 / (amax / 127) = 126.99976348876953; the second
+  // value scales to 5.4999995 with the first id (q 5) and to exactly 5.5 with the second (q 6).
+  if (blocks > 7) put(7, [1 + 2 ** -19, 0.043307166546583176]);
   if (blocks > 6) put(6, [65504, 65519, 65520, -70000, 1 + 2 ** -11, 1 + 3 * 2 ** -11, 2 ** -25, 3 * 2 ** -25, -(2 ** -26), 5e-6]);
   return x;
 }
@@ -62,7 +66,7 @@ async function check(mode: ActQuantMode, rows: number, cols: number, seed: numbe
 }
 
 describe('fakeQuantAct', () => {
-  it('q8_0 matches the reference exactly (roundf ties away from zero, f16 scale)', async () => {
+  it('q8_0 matches the reference exactly (id = 127 / amax, ties to even, f16 scale)', async () => {
     for (const [rows, cols, seed] of [[1, 32, 1], [3, 96, 2], [7, 1024, 3], [2, 4128, 4]]) await check('q8_0', rows, cols, seed);
   });
 
@@ -91,14 +95,21 @@ describe('fakeQuantAct', () => {
     expect(Math.abs(k[1025])).toBe(2);
     const x0 = inputs(new Rng(14), 1, 32 * 8, 32);
     const q = fakeQuantActRef(x0, 'q8_0').out;
-    // q8_0 block 4: d = 127/127 = 1; 2.5 -> 3 and -2.5 -> -3 (roundf), 126.5 -> 127.
-    expect([q[129], q[130], q[131], q[132], q[134]]).toEqual([3, -3, 1, -1, 127]);
+    // q8_0 block 4: d = 127/127 = 1; halfway points go to even as ggml's x86 quantize_row_q8_0 rounds
+    // them (_MM_ROUND_NEAREST), not away from zero as the scalar _ref's roundf would (3, -3, 1, -1, 127).
+    const want4 = [2, -2, 0, 0, 2, 126];
+    const pick = (v: Float32Array) => [129, 130, 131, 132, 133, 134].map((i) => v[i] + 0); // -0 -> 0
+    expect(pick(q)).toEqual(want4);
+    // q8_0 block 7: id = 127 / amax (x86) puts x at 5.4999995 -> q 5; 1 / d (the _ref, ARM) would give 6.
+    const d7 = roundF16(Math.fround(Math.fround(1 + 2 ** -19) / 127));
+    expect(q[225]).toBe(5 * d7);
     const gpu = await testGpu();
     const tx = gpu.upload(x0, [1, 256]);
     const out = poisoned(gpu, [1, 256]);
     gpu.run((rec) => fakeQuantAct(gpu, rec, tx, out, 'q8_0'));
     const got = await gpu.readF32(out);
-    expect([got[129], got[130], got[131], got[132], got[134]]).toEqual([3, -3, 1, -1, 127]);
+    expect(pick(got)).toEqual(want4);
+    expect(got[225]).toBe(5 * d7);
     tx.release(); out.release();
   });
 

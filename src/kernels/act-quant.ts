@@ -3,6 +3,9 @@
 // the _1 types holds the same quantized values —, Q8_K super-blocks for K-quants, F16 for F16 weights)
 // and takes the dot product against that. fakeQuantAct writes what those quantized activations decode
 // to, as F32, so an F32 matmul over them sees the same inputs llama.cpp's integer dot products see.
+// Q8_0 follows the x86 SIMD quantizer the CPU backend actually calls (id = 127 / amax, halfway points to
+// even), not quantize_row_q8_0_ref (id = 1 / d, roundf): the two disagree on exact halfway points, and
+// one such value is enough to move a whole continuation's logits (see shaders/act_quant.wgsl).
 
 import type { Gpu } from '../gpu/gpu.ts';
 import type { Recorder } from '../gpu/recorder.ts';

@@ -1,5 +1,9 @@
-// What llama.cpp's activation quantizers (quantize_row_q8_0_ref, quantize_row_q8_K_ref, FP32_TO_FP16)
-// make of each value, decoded back to f32; every step in f32 arithmetic as the C code does it.
+// What llama.cpp's activation quantizers make of each value, decoded back to f32; every step in f32
+// arithmetic as the C code does it. q8_0 follows ggml-cpu's x86 quantize_row_q8_0 (the AVX/AVX2 code the
+// oracle runs: id = 127 / amax, round half to even), which differs from quantize_row_q8_0_ref (id = 1 / d,
+// roundf: half away from zero) on exact halfway points and where the two ids differ in the last bit.
+// ARM NEON rounds half to even too but takes id = 1 / d. q8_K is quantize_row_q8_K_ref (the x86 build
+// uses it as is); f16 is FP32_TO_FP16.
 
 import { roundF16 } from '../formats/f16.ts';
 
@@ -7,10 +11,8 @@ export type ActQuantRefMode = 'q8_0' | 'q8_K' | 'f16';
 
 const fr = Math.fround;
 
-/** C's roundf: halfway cases away from zero. */
-const roundAway = (v: number) => (v < 0 ? -Math.floor(-v + 0.5) : Math.floor(v + 0.5));
-
-/** ggml's nearest_int: round to nearest, ties to even (it adds 1.5 * 2^23 in f32). */
+/** Round to nearest, ties to even: ggml's nearest_int (it adds 1.5 * 2^23 in f32) and
+ *  _mm256_round_ps(_MM_ROUND_NEAREST). */
 function roundEven(v: number): number {
   const f = Math.floor(v);
   const r = v - f;
@@ -35,11 +37,11 @@ export function fakeQuantActRef(x: Float32Array, mode: ActQuantRefMode): { out: 
     }
     if (mode === 'q8_0') {
       const d = fr(amax / 127);
-      const id = d ? fr(1 / d) : 0;
+      const id = amax ? fr(127 / amax) : 0;
       const dh = roundF16(d);
       for (let j = 0; j < block; j++) {
         scaled[b + j] = fr(x[b + j] * id);
-        out[b + j] = roundAway(scaled[b + j]) * dh;
+        out[b + j] = roundEven(scaled[b + j]) * dh;
       }
     } else {
       if (amax === 0) continue; // d = 0, all quants 0
