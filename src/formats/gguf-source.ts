@@ -3,6 +3,8 @@
 // answers Range requests, and only the bytes needed are read. Node paths live in gguf-node.ts so a
 // browser bundle never pulls in node:fs.
 
+import { EdgewiseError } from '../errors.ts';
+
 /** A random-access byte source. `read` returns exactly `length` bytes starting at `offset`. */
 export interface ByteSource {
   /** For error messages: a path, URL or file name. */
@@ -15,12 +17,10 @@ export interface ByteSource {
 export type GgufSourceProblem = 'range' | 'http' | 'range-ignored' | 'short-read' | 'size' | 'io';
 
 /** A source could not deliver the bytes asked for (I/O, HTTP status, a server that ignores Range). */
-export class GgufSourceError extends Error {
+export class GgufSourceError extends EdgewiseError {
   override name = 'GgufSourceError';
-  readonly details: Record<string, unknown>;
   constructor(readonly what: GgufSourceProblem, readonly source: string, message: string, readonly status?: number) {
-    super(`${source}: ${message}`);
-    this.details = { what, source, status };
+    super(`${source}: ${message}`, { what, source, status });
   }
 }
 

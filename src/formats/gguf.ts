@@ -8,6 +8,7 @@
 // is checked against the bytes left and against sane caps before anything is allocated, and every
 // problem is one typed GgufFormatError carrying what was wrong, where, and the value found.
 
+import { EdgewiseError } from '../errors.ts';
 import { GGML_BLOCK, GGML_TYPE, ggmlTypeName, type GgmlTypeName } from './ggml-types.ts';
 import { blobSource, urlSource, type ByteSource, type UrlSourceOptions } from './gguf-source.ts';
 
@@ -62,7 +63,7 @@ export type GgufProblem =
   | 'duplicate tensor' | 'missing key' | 'key type' | 'missing tensor' | 'split';
 
 /** A GGUF file (or set of split files) is malformed, unsupported, or lacks what the caller asked for. */
-export class GgufFormatError extends Error {
+export class GgufFormatError extends EdgewiseError {
   override name = 'GgufFormatError';
   /** Byte offset in the file where the problem was found, when there is one. */
   readonly offset: number | undefined;
@@ -70,15 +71,13 @@ export class GgufFormatError extends Error {
   readonly value: unknown;
   readonly source: string;
   readonly key: string | undefined;
-  readonly details: Record<string, unknown>;
   constructor(readonly what: GgufProblem, message: string, at: { offset?: number; value?: unknown; source?: string; key?: string } = {}) {
     const where = at.offset !== undefined ? ` (at byte ${at.offset})` : '';
-    super(`${at.source ? `${at.source}: ` : ''}GGUF ${what}: ${message}${where}`);
+    super(`${at.source ? `${at.source}: ` : ''}GGUF ${what}: ${message}${where}`, { what, offset: at.offset, value: at.value, source: at.source ?? '', key: at.key });
     this.offset = at.offset;
     this.value = at.value;
     this.source = at.source ?? '';
     this.key = at.key;
-    this.details = { what, offset: at.offset, value: at.value, source: this.source, key: at.key };
   }
 }
 

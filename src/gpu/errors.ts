@@ -1,12 +1,10 @@
 // Typed errors for the GPU runtime and the kernels. Each carries the values that were wrong so a caller
 // (or a bug report) can tell what happened without re-running.
 
-export class EdgewiseError extends Error {
-  override name = 'EdgewiseError';
-  constructor(message: string, readonly details: Record<string, unknown> = {}) {
-    super(message);
-  }
-}
+import { EdgewiseError } from '../errors.ts';
+
+// The base class sits in src/errors.ts so the rooms before gpu (formats) can extend it too.
+export { EdgewiseError };
 
 /** WebGPU is not available at all (no navigator.gpu, no Dawn, no adapter). */
 export class WebGpuUnavailableError extends EdgewiseError {

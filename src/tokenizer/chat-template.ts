@@ -3,6 +3,7 @@
 // eos_token, tools (plus raise_exception and strftime_now, which the library provides).
 
 import { Template } from '@huggingface/jinja';
+import { EdgewiseError } from '../errors.ts';
 import type { TextTokenizer } from './tokenizer.ts';
 
 export interface ChatMessage {
@@ -24,10 +25,10 @@ export interface ChatTemplateOptions {
 }
 
 /** The template failed to parse or raised while rendering. */
-export class ChatTemplateError extends Error {
+export class ChatTemplateError extends EdgewiseError {
   override name = 'ChatTemplateError';
   constructor(message: string, cause?: unknown) {
-    super(`chat template: ${message}`, { cause });
+    super(`chat template: ${message}`, {}, { cause });
   }
 }
 

@@ -6,6 +6,7 @@
 // attributes: control tokens are matched in text only when special tokens are parsed, user-defined
 // ones always.
 
+import { EdgewiseError } from '../errors.ts';
 import type { Gguf } from '../formats/gguf.ts';
 
 // ---------------------------------------------------------------- errors
@@ -13,10 +14,10 @@ import type { Gguf } from '../formats/gguf.ts';
 export type TokenizerProblem = 'model' | 'pre' | 'vocab' | 'token id' | 'tokenizer.json';
 
 /** A vocabulary this engine cannot tokenize with, or a token id outside it. */
-export class TokenizerError extends Error {
+export class TokenizerError extends EdgewiseError {
   override name = 'TokenizerError';
-  constructor(readonly what: TokenizerProblem, message: string, readonly details: Record<string, unknown> = {}) {
-    super(`tokenizer ${what}: ${message}`);
+  constructor(readonly what: TokenizerProblem, message: string, details: Record<string, unknown> = {}) {
+    super(`tokenizer ${what}: ${message}`, { what, ...details });
   }
 }
 
