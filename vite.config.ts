@@ -1,5 +1,6 @@
 import { defineConfig } from 'vite';
 import { resolve } from 'node:path';
+import { serveModels } from './scripts/serve-models.ts';
 
 // Cross-origin isolation lets pages use SharedArrayBuffer and threads (wllama, the peer in the
 // benchmark page) and gives precise timers.
@@ -9,6 +10,8 @@ const isolation = {
 };
 
 export default defineConfig({
+  // Model weights (git-ignored) are served at /models/ from models/ and, when present, ../shared/models.
+  plugins: [serveModels([resolve(__dirname, 'models'), resolve(__dirname, '../shared/models')])],
   server: { headers: isolation, fs: { allow: [resolve(__dirname), resolve(__dirname, '../shared')] } },
   preview: { headers: isolation },
   build: {
@@ -16,6 +19,7 @@ export default defineConfig({
     rollupOptions: {
       input: {
         index: resolve(__dirname, 'index.html'),
+        kernels: resolve(__dirname, 'kernels.html'),
       },
     },
   },

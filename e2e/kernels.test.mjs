@@ -8,7 +8,7 @@ test('kernels pass their reference checks in Chromium (WebGPU)', { timeout: 600_
   const { server, url } = await startServer();
   const browser = await launchBrowser();
   try {
-    const { page, errors } = await openPage(browser, `${url}/index.html`);
+    const { page, errors } = await openPage(browser, `${url}/kernels.html`);
     await page.waitForFunction(() => window.__results || window.__error, null, { timeout: 540_000 });
     const { results, error } = await page.evaluate(() => ({ results: window.__results, error: window.__error }));
     await screenshot(page, 'kernel-checks');
