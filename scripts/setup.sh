@@ -33,3 +33,8 @@ if [ ! -f "$LVP_DIR/lvp_icd.json" ]; then
 fi
 
 npm ci --no-audit --no-fund --loglevel=error
+
+# The chat page's default model (stories260K, 1 MB) into models/: copied from ../shared/models when
+# present, else downloaded from the Hugging Face hub. Offline with neither, the dev server still serves
+# ../shared/models when it appears, so this is a warning, not a failure.
+npm run -s models || echo "setup: warning: the default model could not be placed in models/ (run: npm run models)"
