@@ -1,11 +1,25 @@
 // Generation: chunked prefill, then one submission per decoded token that records the forward pass,
 // the token choice and the 4-byte read-back together.
 
+import { EdgewiseError } from '../gpu/errors.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import type { Recorder } from '../gpu/recorder.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { argmax, sample, sampleWorkspace, type SampleWorkspace } from '../kernels/sample.ts';
 import type { LanguageModel } from '../models/llm.ts';
+import type { StreamDecoder } from '../tokenizer/tokenizer.ts';
+import { StopStringMatcher } from './stop-strings.ts';
+
+/** llama.cpp's default penalty_last_n: the penalties look at this many most recent tokens. */
+export const DEFAULT_PENALTY_LAST_N = 64;
+
+/** The prompt does not fit the KV cache this model was loaded with. */
+export class ContextOverflowError extends EdgewiseError {
+  override name = 'ContextOverflowError';
+  constructor(readonly promptTokens: number, readonly contextLength: number) {
+    super(`the prompt has ${promptTokens} tokens; the context holds ${contextLength}`, { promptTokens, contextLength });
+  }
+}
 
 /** Token choice beyond greedy: llama.cpp's chain top-k -> top-p -> min-p -> temperature -> draw, on the GPU. */
 export interface SamplingOptions {
@@ -19,6 +33,23 @@ export interface SamplingOptions {
   minP?: number;
   /** The draw for the n-th generated token is a pure function of (seed, n). */
   seed: number;
+  /** llama.cpp's repeat penalty over the recent tokens (1 or absent: off). Applies to greedy too. */
+  repetitionPenalty?: number;
+  /** Subtracted once from the logit of each recent token (0 or absent: off). */
+  presencePenalty?: number;
+  /** Subtracted once per occurrence among the recent tokens (0 or absent: off). */
+  frequencyPenalty?: number;
+  /** How many of the most recent tokens (prompt and generated) the penalties count; default 64. */
+  penaltyLastN?: number;
+}
+
+/** Decoded text and stop strings: the generator decodes as it goes and ends on a stop string. */
+export interface TextOptions {
+  decoder: StreamDecoder;
+  /** Strings that end generation; neither they nor any part of them is passed to onText. */
+  stop?: readonly string[];
+  /** Called with each piece of text that is final (a piece that might start a stop string waits). */
+  onText?: (text: string) => void;
 }
 
 export interface GenerateOptions {
@@ -29,16 +60,26 @@ export interface GenerateOptions {
   stopTokens?: readonly number[];
   /** Called with each generated token id as soon as it is known. */
   onToken?: (id: number) => void;
+  /** Checked before every forward pass: an abort ends generation within one token. */
   signal?: AbortSignal;
+  text?: TextOptions;
 }
 
+/** Why generation ended. context_full: the KV cache has no room for another token. */
+export type StopReason = 'max_tokens' | 'stop_token' | 'stop_string' | 'context_full' | 'abort';
+
 export interface GenerateResult {
+  /** Generated ids; with a stop string, up to and including the token that completed it. */
   tokens: number[];
   promptTokens: number;
+  /** Leading prompt tokens whose keys and values were already cached from the previous call. */
+  cachedPromptTokens: number;
+  /** With text options: everything passed to onText (the stop string excluded); else ''. */
+  text: string;
   ttftMs: number;
   prefillMs: number;
   decodeMs: number;
-  stoppedBy: 'max_tokens' | 'stop_token' | 'abort';
+  stoppedBy: StopReason;
   /** Forward passes of one token after the prefill (decodeMs covers these). */
   decodeSteps: number;
 }
@@ -48,35 +89,80 @@ export class Generator {
   /** Tokens whose keys and values are in the cache, in order. */
   private cached: number[] = [];
   private sampleWs: SampleWorkspace | null = null;
+  /** The recent-token list the penalty kernel reads (sized penaltyLastN; a view covers a shorter one). */
+  private penaltyTokens: Tensor | null = null;
   /** The sampling of the current generate() call and the index of the token it picks next. */
   private sampling: SamplingOptions | null = null;
   private step = 0;
+  /** Prompt and generated tokens of the current call, for the penalties. */
+  private history: number[] = [];
 
   constructor(readonly gpu: Gpu, readonly model: LanguageModel) {
     this.tokenOut = gpu.tensor([1], 'U32', 'next_token');
   }
 
+  get contextLength(): number {
+    return this.model.opts.contextLength;
+  }
+
+  /** The tokens whose keys and values are cached (the next call reuses the prefix it shares with them). */
+  get cachedTokens(): readonly number[] {
+    return this.cached;
+  }
+
+  /** Forget the cache: the next call prefills from its first token. */
+  reset(): void {
+    this.cached = [];
+  }
+
+  private penalised(): boolean {
+    const s = this.sampling;
+    if (!s) return false;
+    const on = (s.repetitionPenalty ?? 1) !== 1 || (s.presencePenalty ?? 0) !== 0 || (s.frequencyPenalty ?? 0) !== 0;
+    return on && (s.penaltyLastN ?? DEFAULT_PENALTY_LAST_N) > 0;
+  }
+
   /** Record the choice of the next token from the model's logits into tokenOut. */
   private choose(rec: Recorder): void {
     const s = this.sampling;
-    if (!s || s.temperature <= 0) {
+    const penalties = this.penalised();
+    if (!s || (s.temperature <= 0 && !penalties)) {
       argmax(this.gpu, rec, this.model.logits, this.tokenOut);
       return;
     }
     this.sampleWs ??= sampleWorkspace(this.gpu, 1, this.model.logits.shape[this.model.logits.shape.length - 1]);
+    let penaltyTokens: Tensor | undefined;
+    if (penalties) {
+      const lastN = s.penaltyLastN ?? DEFAULT_PENALTY_LAST_N;
+      if (!this.penaltyTokens || this.penaltyTokens.numel < lastN) {
+        this.penaltyTokens?.release();
+        this.penaltyTokens = this.gpu.tensor([lastN], 'U32', 'penalty_tokens');
+      }
+      // llama.cpp's ring of the last n accepted tokens; the order does not matter to the penalties.
+      const recent = this.history.slice(-lastN);
+      if (recent.length > 0) {
+        // queue.writeBuffer lands before this recorder's submission and after the previous one's.
+        this.gpu.write(this.penaltyTokens, new Uint8Array(Uint32Array.from(recent).buffer));
+        penaltyTokens = this.penaltyTokens.view([recent.length]);
+      }
+    }
     sample(this.gpu, rec, this.model.logits, this.tokenOut, {
       temperature: s.temperature, topK: s.topK, topP: s.topP, minP: s.minP, seed: s.seed, step: this.step++,
+      repetitionPenalty: s.repetitionPenalty, presencePenalty: s.presencePenalty, frequencyPenalty: s.frequencyPenalty,
+      penaltyTokens,
     }, this.sampleWs);
   }
 
-  /** Run the prompt (reusing the cached prefix it shares with the previous call) and return the first token. */
-  private async prefill(prompt: readonly number[]): Promise<number> {
+  /** Run the prompt (reusing the cached prefix it shares with the previous call) and return the first
+   *  token, or -1 when aborted between chunks. */
+  private async prefill(prompt: readonly number[], signal: AbortSignal | undefined): Promise<{ next: number; reused: number }> {
     let common = 0;
     while (common < this.cached.length && common < prompt.length - 1 && this.cached[common] === prompt[common]) common++;
     this.cached = this.cached.slice(0, common);
     const B = this.model.opts.maxBatch;
     let next = -1;
     for (let start = common; start < prompt.length; start += B) {
+      if (signal?.aborted) return { next: -1, reused: common };
       const chunk = prompt.slice(start, Math.min(prompt.length, start + B));
       const last = start + chunk.length >= prompt.length;
       const rec = this.gpu.recorder('prefill');
@@ -90,45 +176,88 @@ export class Generator {
       if (read) next = new Uint32Array((await read).buffer)[0];
       this.cached.push(...chunk);
     }
-    return next;
+    return { next, reused: common };
   }
 
   async generate(prompt: readonly number[], opts: GenerateOptions): Promise<GenerateResult> {
     if (prompt.length === 0) throw new RangeError('generate: the prompt has no tokens');
+    if (prompt.length > this.contextLength) throw new ContextOverflowError(prompt.length, this.contextLength);
+    try {
+      return await this.run(prompt, opts);
+    } catch (e) {
+      // What the cache holds after a failure is unknown: the next call starts from scratch.
+      this.cached = [];
+      throw e;
+    }
+  }
+
+  private async run(prompt: readonly number[], opts: GenerateOptions): Promise<GenerateResult> {
     const stops = new Set(opts.stopTokens ?? []);
     this.sampling = opts.sampling ?? null;
     this.step = 0;
+    this.history = [...prompt];
+    const textOpts = opts.text;
+    const matcher = new StopStringMatcher(textOpts?.stop ?? []);
+    let text = '';
+    const emit = (piece: string) => {
+      if (!piece) return;
+      text += piece;
+      textOpts?.onText?.(piece);
+    };
     let decodeSteps = 0;
     const t0 = performance.now();
-    let tok = await this.prefill(prompt);
+    const { next, reused } = await this.prefill(prompt, opts.signal);
+    let tok = next;
     const ttftMs = performance.now() - t0;
     const tokens: number[] = [];
-    let stoppedBy: GenerateResult['stoppedBy'] = 'max_tokens';
+    let stoppedBy: StopReason = 'max_tokens';
     const tDecode = performance.now();
-    while (tokens.length < opts.maxTokens) {
-      if (opts.signal?.aborted) { stoppedBy = 'abort'; break; }
-      if (stops.has(tok)) { stoppedBy = 'stop_token'; break; }
-      tokens.push(tok);
-      opts.onToken?.(tok);
-      if (tokens.length >= opts.maxTokens) break;
-      const pos = this.cached.length;
-      if (pos >= this.model.opts.contextLength) break;
-      const rec = this.gpu.recorder('decode');
-      this.model.forward(rec, [tok], pos);
-      this.choose(rec);
-      decodeSteps++;
-      const read = rec.read(this.tokenOut);
-      rec.submit();
-      this.cached.push(tok);
-      tok = new Uint32Array((await read).buffer)[0];
+    if (tok < 0) stoppedBy = 'abort';
+    else {
+      while (tokens.length < opts.maxTokens) {
+        if (opts.signal?.aborted) { stoppedBy = 'abort'; break; }
+        if (stops.has(tok)) { stoppedBy = 'stop_token'; break; }
+        tokens.push(tok);
+        this.history.push(tok);
+        opts.onToken?.(tok);
+        if (textOpts) {
+          const scan = matcher.push(textOpts.decoder.push(tok));
+          emit(scan.text);
+          if (scan.stopped !== null) { stoppedBy = 'stop_string'; break; }
+        }
+        if (tokens.length >= opts.maxTokens) break;
+        const pos = this.cached.length;
+        if (pos >= this.contextLength) { stoppedBy = 'context_full'; break; }
+        if (opts.signal?.aborted) { stoppedBy = 'abort'; break; }
+        const rec = this.gpu.recorder('decode');
+        this.model.forward(rec, [tok], pos);
+        this.choose(rec);
+        decodeSteps++;
+        const read = rec.read(this.tokenOut);
+        rec.submit();
+        this.cached.push(tok);
+        tok = new Uint32Array((await read).buffer)[0];
+      }
+    }
+    if (textOpts && stoppedBy !== 'stop_string') {
+      // The decoder's held bytes may complete (or be) a stop string too.
+      const scan = matcher.push(textOpts.decoder.flush());
+      emit(scan.text);
+      if (scan.stopped !== null) stoppedBy = 'stop_string';
+      else emit(matcher.flush());
     }
     const decodeMs = performance.now() - tDecode;
-    return { tokens, promptTokens: prompt.length, ttftMs, prefillMs: ttftMs, decodeMs, stoppedBy, decodeSteps };
+    return {
+      tokens, promptTokens: prompt.length, cachedPromptTokens: reused, text,
+      ttftMs, prefillMs: ttftMs, decodeMs, stoppedBy, decodeSteps,
+    };
   }
 
   dispose(): void {
     this.tokenOut.release();
     this.sampleWs?.release();
     this.sampleWs = null;
+    this.penaltyTokens?.release();
+    this.penaltyTokens = null;
   }
 }
