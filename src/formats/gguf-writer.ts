@@ -241,7 +241,8 @@ export interface GgufWriteSpec {
   version?: 2 | 3;
 }
 
-function tensorBytes(t: GgufWriterTensor): Uint8Array {
+/** Bytes of a tensor's data in its type's layout; throws on a shape the layout cannot hold. */
+function layoutBytes(t: GgufTensorLayout): number {
   const b = GGML_BLOCK[t.type];
   if (!b) throw new TypeError(`tensor '${t.name}': no block layout for ${t.type}`);
   if (t.shape.length < 1 || t.shape.length > 4 || !t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
@@ -250,7 +251,12 @@ function tensorBytes(t: GgufWriterTensor): Uint8Array {
   const row = t.shape[t.shape.length - 1];
   if (row % b.blockSize !== 0) throw new RangeError(`tensor '${t.name}': row of ${row} is not a whole number of ${t.type} blocks of ${b.blockSize}`);
   const numel = t.shape.reduce((a, d) => a * d, 1);
-  const expected = (numel / b.blockSize) * b.blockBytes;
+  return (numel / b.blockSize) * b.blockBytes;
+}
+
+function tensorBytes(t: GgufWriterTensor): Uint8Array {
+  const expected = layoutBytes(t);
+  const numel = t.shape.reduce((a, d) => a * d, 1);
   let data: Uint8Array;
   if (t.data) data = t.data;
   else if (t.values) {
@@ -263,11 +269,29 @@ function tensorBytes(t: GgufWriterTensor): Uint8Array {
   return data;
 }
 
+/** A tensor as the header describes it: name, row-major shape, type (its data comes later). */
+export interface GgufTensorLayout {
+  name: string;
+  shape: readonly number[];
+  type: GgmlTypeName;
+}
+
+export interface GgufWriterHeader {
+  /** Magic through the padding before the first tensor's data. */
+  header: Uint8Array;
+  alignment: number;
+  /** Each tensor's data bytes (without padding), in order. */
+  dataBytes: number[];
+  /** Zero bytes written after each tensor's data to reach the alignment. */
+  padding: number[];
+}
+
 /**
- * The file as chunks: the header (through the padding before the data), then each tensor's bytes
- * and its padding. Concatenated they are the file; written one by one they stream it.
+ * The header of a GGUF whose tensors are only described, not given: a writer can stream the data
+ * after it (tensor i's bytes then padding[i] zero bytes), so a multi-gigabyte file never has to be in
+ * memory at once.
  */
-export function ggufChunks(spec: GgufWriteSpec): Uint8Array[] {
+export function ggufHeader(spec: Omit<GgufWriteSpec, 'tensors'> & { tensors?: readonly GgufTensorLayout[] }): GgufWriterHeader {
   const alignment = spec.alignment ?? GGUF_DEFAULT_ALIGNMENT;
   if (!(Number.isInteger(alignment) && alignment > 0 && (alignment & (alignment - 1)) === 0)) {
     throw new RangeError(`alignment ${alignment} is not a power of two`);
@@ -283,7 +307,8 @@ export function ggufChunks(spec: GgufWriteSpec): Uint8Array[] {
     if (names.has(t.name)) throw new RangeError(`tensor '${t.name}' given twice`);
     names.add(t.name);
   }
-  const data = tensors.map(tensorBytes);
+  const dataBytes = tensors.map(layoutBytes);
+  const padding = dataBytes.map((n) => (alignment - (n % alignment)) % alignment);
 
   const w = new ByteWriter();
   w.u32(GGUF_MAGIC).u32(spec.version ?? 3).u64(tensors.length).u64(kvs.length);
@@ -293,15 +318,24 @@ export function ggufChunks(spec: GgufWriteSpec): Uint8Array[] {
     w.string(t.name).u32(t.shape.length);
     for (let d = t.shape.length - 1; d >= 0; d--) w.u64(t.shape[d]);
     w.u32(GGML_TYPE[t.type]).u64(offset);
-    offset += Math.ceil(data[i].length / alignment) * alignment;
+    offset += dataBytes[i] + padding[i];
   });
   w.pad(alignment);
-  const chunks = [w.finish()];
-  for (const d of data) {
-    chunks.push(d);
-    const pad = (alignment - (d.length % alignment)) % alignment;
-    if (pad) chunks.push(new Uint8Array(pad));
-  }
+  return { header: w.finish(), alignment, dataBytes, padding };
+}
+
+/**
+ * The file as chunks: the header (through the padding before the data), then each tensor's bytes
+ * and its padding. Concatenated they are the file; written one by one they stream it.
+ */
+export function ggufChunks(spec: GgufWriteSpec): Uint8Array[] {
+  const tensors = spec.tensors ?? [];
+  const { header, padding } = ggufHeader(spec);
+  const chunks = [header];
+  tensors.forEach((t, i) => {
+    chunks.push(tensorBytes(t));
+    if (padding[i]) chunks.push(new Uint8Array(padding[i]));
+  });
   return chunks;
 }
 

@@ -61,8 +61,36 @@ export interface RandomModelOptions {
 
 const PIECE = '\u2581';
 
+/** What a tensor of the random model holds, so a writer can fill it another way (bench-sized files). */
+export type RandomTensorRole = 'embedding' | 'matrix' | 'output' | 'norm' | 'bias' | 'rope_freqs';
+
+/** One tensor of the plan: its layout, its role, and its values drawn from the model's Rng when asked
+ *  (in plan order: the draws of randomModelSpec), so nothing is materialised until it is written. */
+export interface RandomTensorPlan {
+  name: string;
+  shape: [number] | [number, number];
+  type: GgmlTypeName;
+  role: RandomTensorRole;
+  /** Standard deviation of the values (matrices: gain / sqrt(cols); embedding 1; norms around 1). */
+  std: number;
+  values(rng: Rng): Float32Array;
+}
+
+export interface RandomModelPlan {
+  metadata: Map<string, GgufWriterValue>;
+  tensors: RandomTensorPlan[];
+}
+
 /** The GGUF as a writer spec, for tests that want to tamper with a tensor before writing. */
 export function randomModelSpec(o: RandomModelOptions): GgufWriteSpec {
+  const plan = randomModelPlan(o);
+  const rng = new Rng(o.seed);
+  const tensors: GgufWriterTensor[] = plan.tensors.map((t) => ({ name: t.name, shape: t.shape, type: t.type, values: t.values(rng) }));
+  return { metadata: plan.metadata, tensors };
+}
+
+/** The model's metadata and tensor list without any tensor data. */
+export function randomModelPlan(o: RandomModelOptions): RandomModelPlan {
   const { arch, nEmbd: D, nLayer, nHead, nFf, vocab: V } = o;
   const nHeadKv = o.nHeadKv ?? nHead;
   const hd = o.headDim ?? D / nHead;
@@ -78,16 +106,18 @@ export function randomModelSpec(o: RandomModelOptions): GgufWriteSpec {
     if (k % block) throw new RangeError(`randomModel: ${what} = ${k} is not a multiple of the ${o.weightType} block of ${block}`);
   }
 
-  const rng = new Rng(o.seed);
-  const tensors: GgufWriterTensor[] = [];
-  const matrix = (name: string, rows: number, cols: number, gain = 1) =>
-    tensors.push({ name, shape: [rows, cols], type: o.weightType, values: rng.f32(rows * cols, gain / Math.sqrt(cols)) });
-  const vector = (name: string, n: number, values: Float32Array) => tensors.push({ name, shape: [n], type: 'F32', values });
-  const norm = (name: string, n: number) => vector(name, n, Float32Array.from(rng.f32(n, 0.2), (x) => 1 + x));
-  const bias = (name: string, n: number) => vector(name, n, rng.f32(n, 0.5));
+  const tensors: RandomTensorPlan[] = [];
+  const matrix = (name: string, rows: number, cols: number, gain = 1, role: RandomTensorRole = 'matrix') => {
+    const std = gain / Math.sqrt(cols);
+    tensors.push({ name, shape: [rows, cols], type: o.weightType, role, std, values: (rng) => rng.f32(rows * cols, std) });
+  };
+  const vector = (name: string, n: number, role: RandomTensorRole, std: number, values: (rng: Rng) => Float32Array) =>
+    tensors.push({ name, shape: [n], type: 'F32', role, std, values });
+  const norm = (name: string, n: number) => vector(name, n, 'norm', 0.2, (rng) => Float32Array.from(rng.f32(n, 0.2), (x) => 1 + x));
+  const bias = (name: string, n: number) => vector(name, n, 'bias', 0.5, (rng) => rng.f32(n, 0.5));
 
   const nq = nHead * hd, nkv = nHeadKv * hd;
-  tensors.push({ name: 'token_embd.weight', shape: [V, D], type: o.weightType, values: rng.f32(V * D, 1) });
+  tensors.push({ name: 'token_embd.weight', shape: [V, D], type: o.weightType, role: 'embedding', std: 1, values: (rng) => rng.f32(V * D, 1) });
   for (let l = 0; l < nLayer; l++) {
     const p = `blk.${l}.`;
     norm(`${p}attn_norm.weight`, D);
@@ -120,7 +150,7 @@ export function randomModelSpec(o: RandomModelOptions): GgufWriteSpec {
     if (arch === 'gemma3') norm(`${p}post_ffw_norm.weight`, D);
   }
   norm('output_norm.weight', D);
-  if (!o.tied) matrix('output.weight', V, D, o.logitGain ?? 2);
+  if (!o.tied) matrix('output.weight', V, D, o.logitGain ?? 2, 'output');
 
   const meta = new Map<string, GgufWriterValue>();
   const k = (key: string, v: GgufWriterValue) => meta.set(`${arch}.${key}`, v);
@@ -146,10 +176,11 @@ export function randomModelSpec(o: RandomModelOptions): GgufWriteSpec {
     k('rope.scaling.factor', gv.f32(rs.factor));
   } else if (rs?.type === 'llama3') {
     if (arch !== 'llama') throw new RangeError(`randomModel: llama3 rope scaling is a llama feature, not ${arch}'s`);
-    vector('rope_freqs.weight', hd / 2, llama3RopeFreqFactors({
+    const factors = llama3RopeFreqFactors({
       factor: rs.factor, lowFreqFactor: rs.lowFreqFactor, highFreqFactor: rs.highFreqFactor,
       originalMaxPositionEmbeddings: rs.originalContext, nDims: hd, freqBase: o.ropeBase ?? 10000,
-    }));
+    });
+    vector('rope_freqs.weight', hd / 2, 'rope_freqs', 0, () => factors);
   }
   if (arch === 'gemma3') {
     k('attention.sliding_window', gv.u32(o.slidingWindow ?? 4));
