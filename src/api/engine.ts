@@ -1,0 +1,374 @@
+// The in-thread engine: the Engine contract of types.ts over one GPU device, one loaded model, its
+// tokenizer and one Generator (one KV cache). Node uses it directly, and so does the browser worker
+// (src/worker/engine-worker.ts), which only forwards calls to it.
+//
+// Requests are checked and tokenized when create() is called (so a bad request rejects create()),
+// then wait in a FIFO queue for the one KV cache. The Generator keeps the tokens whose keys and values
+// are cached, so a request that extends the previous conversation prefills only what is new
+// (usage.cached_prompt_tokens says how much was reused). Streams are fed by the generation as it runs;
+// leaving a stream early aborts its generation.
+
+import { EdgewiseError } from '../errors.ts';
+import { Gpu } from '../gpu/gpu.ts';
+import { loadLanguageModel, type LoadedModel } from '../models/load.ts';
+import { Generator, type GenerateResult, type StopReason } from '../runtime/generate.ts';
+import { loadTokenizer, type TextTokenizer } from '../tokenizer/tokenizer.ts';
+import { Channel } from './channel.ts';
+import { abortedError, ApiError, invalidRequest } from './errors.ts';
+import { openModelSource } from './model-source.ts';
+import { fitChat, fitRaw, type OverflowPolicy } from './prompt.ts';
+import { RequestQueue } from './request-queue.ts';
+import type {
+  AdapterSummary, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatMessage, Completion, CompletionChunk,
+  CompletionRequest, Engine, FinishReason, LoadModelOptions, ModelInfo, Usage,
+} from './types.ts';
+import { checkChatRequest, checkCompletionRequest, type CheckedSampling } from './validate.ts';
+
+/** The KV cache length when loadModel is not given one: the model's own, at most this. */
+export const DEFAULT_CONTEXT_LENGTH = 4096;
+
+interface Loaded {
+  info: ModelInfo;
+  model: LoadedModel;
+  tok: TextTokenizer;
+  gen: Generator;
+  overflow: OverflowPolicy;
+  /** Token ids the embedding table has rows for. */
+  vocabSize: number;
+}
+
+/** What one queued generation reports back as it runs. */
+interface Sink {
+  onStart?(): void;
+  onText?(text: string): void;
+  onToken?(id: number): void;
+}
+
+interface Outcome {
+  result: GenerateResult;
+  finish: FinishReason;
+  usage: Usage;
+}
+
+const DEVICE_ERRORS = new Set(['WebGpuUnavailableError', 'DeviceLimitError', 'GpuValidationError', 'DeviceLostError', 'ShaderCompileError']);
+
+/** An ApiError for anything a lower room raised (the original is the cause). */
+function asApiError(e: unknown, during: string): unknown {
+  if (e instanceof ApiError || !(e instanceof EdgewiseError)) return e;
+  const type = DEVICE_ERRORS.has(e.name) ? 'device_error' : 'model_error';
+  return new ApiError(type, `${during}: ${e.message}`, { code: e.name, details: e.details, cause: e });
+}
+
+function finishReason(stop: StopReason): FinishReason {
+  switch (stop) {
+    case 'stop_token': case 'stop_string': return 'stop';
+    case 'abort': return 'abort';
+    case 'max_tokens': case 'context_full': return 'length';
+  }
+}
+
+function usageOf(r: GenerateResult): Usage {
+  const prefilled = r.promptTokens - r.cachedPromptTokens;
+  return {
+    prompt_tokens: r.promptTokens,
+    completion_tokens: r.tokens.length,
+    total_tokens: r.promptTokens + r.tokens.length,
+    ttft_ms: r.ttftMs,
+    prefill_tokens_per_s: r.ttftMs > 0 ? prefilled / (r.ttftMs / 1000) : 0,
+    decode_tokens_per_s: r.decodeSteps > 0 && r.decodeMs > 0 ? r.decodeSteps / (r.decodeMs / 1000) : 0,
+    cached_prompt_tokens: r.cachedPromptTokens,
+  };
+}
+
+function newId(prefix: string): string {
+  const c = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
+  const raw = c?.randomUUID ? c.randomUUID().replaceAll('-', '') : Math.random().toString(36).slice(2) + Date.now().toString(36);
+  return `${prefix}-${raw.slice(0, 24)}`;
+}
+
+/** Image and video parts need a vision encoder; until one is loaded they are refused by name. */
+function refuseMedia(messages: readonly ChatMessage[], info: ModelInfo): void {
+  messages.forEach((m, i) => {
+    if (typeof m.content === 'string' || m.content === null || !Array.isArray(m.content)) return;
+    m.content.forEach((p, j) => {
+      if (p.type === 'text' || info.hasVision) return;
+      throw invalidRequest(
+        `messages[${i}].content[${j}] is an ${p.type} part, but the loaded model '${info.id}' has no vision encoder (load a vision model with its mmproj to send images or video)`,
+        `messages[${i}].content[${j}]`, 'model_has_no_vision', { part: p.type, model: info.id },
+      );
+    });
+  });
+}
+
+export interface InThreadEngineOptions {
+  /** A device to use instead of creating one (tests share theirs). Not destroyed by dispose(). */
+  gpu?: Gpu;
+}
+
+export class InThreadEngine implements Engine {
+  private gpu: Gpu | null;
+  private ownsGpu: boolean;
+  private loaded: Loaded | null = null;
+  private readonly queue = new RequestQueue();
+  private disposed = false;
+
+  constructor(opts: InThreadEngineOptions = {}) {
+    this.gpu = opts.gpu ?? null;
+    this.ownsGpu = !opts.gpu;
+  }
+
+  private async device(): Promise<Gpu> {
+    if (!this.gpu) {
+      try {
+        this.gpu = await Gpu.create({ label: 'edgewise-engine' });
+      } catch (e) {
+        throw asApiError(e, 'no GPU device');
+      }
+    }
+    return this.gpu;
+  }
+
+  private checkAlive(): void {
+    if (this.disposed) throw invalidRequest('this engine was disposed; create a new one', undefined, 'engine_disposed');
+  }
+
+  // ---- models ----------------------------------------------------------------------------------
+
+  async loadModel(opts: LoadModelOptions): Promise<ModelInfo> {
+    this.checkAlive();
+    if (opts === null || typeof opts !== 'object') throw invalidRequest('loadModel needs an options object with a model', 'model', 'invalid_type');
+    const policy = opts.contextOverflow ?? 'error';
+    if (policy !== 'error' && policy !== 'truncate') throw invalidRequest(`contextOverflow must be 'error' or 'truncate', got ${JSON.stringify(policy)}`, 'contextOverflow', 'invalid_value');
+    const ctx = opts.contextLength;
+    if (ctx !== undefined && !(Number.isInteger(ctx) && ctx >= 1)) throw invalidRequest(`contextLength must be an integer >= 1, got ${ctx}`, 'contextLength', 'invalid_value');
+    if (opts.mmproj !== undefined) {
+      throw invalidRequest('mmproj: this engine has no vision encoder path yet; load the text model alone', 'mmproj', 'vision_unsupported');
+    }
+    if (opts.sha256 !== undefined) {
+      throw invalidRequest('sha256: checksums are checked by the model cache, which this engine does not have yet; leave it out', 'sha256', 'unsupported');
+    }
+    return this.queue.run(() => this.load(opts, policy), opts.signal, 'loadModel');
+  }
+
+  private async load(opts: LoadModelOptions, overflow: OverflowPolicy): Promise<ModelInfo> {
+    this.unloadNow();
+    const signal = opts.signal;
+    const progress = opts.onProgress;
+    const stopIfAborted = () => { if (signal?.aborted) throw abortedError('loadModel'); };
+    const gpu = await this.device();
+    let opened;
+    try {
+      opened = await openModelSource(opts.model);
+    } catch (e) {
+      throw asApiError(e, 'cannot open the model');
+    }
+    const { gguf, name, fileBytes } = opened;
+    let model: LoadedModel | null = null;
+    try {
+      stopIfAborted();
+      progress?.({ stage: 'parse', loadedBytes: 0, totalBytes: fileBytes, file: name });
+      const tok = loadTokenizer(gguf);
+      const nCtxTrain = gguf.getU32(gguf.archKey('context_length'), DEFAULT_CONTEXT_LENGTH);
+      const contextLength = Math.min(opts.contextLength ?? DEFAULT_CONTEXT_LENGTH, nCtxTrain);
+      model = await loadLanguageModel(gpu, gguf, { contextLength }, (p) => {
+        // Throwing here stops the upload between tensors; the loader frees what it made.
+        stopIfAborted();
+        progress?.({ stage: 'upload', loadedBytes: p.loadedBytes, totalBytes: p.totalBytes, file: name });
+      });
+      stopIfAborted();
+      const gen = new Generator(gpu, model.model);
+      const info: ModelInfo = {
+        id: opts.id ?? name,
+        architecture: model.hparams.arch.name,
+        parameters: gguf.tensors.reduce((s, t) => s + t.numel, 0),
+        contextLength: model.model.opts.contextLength,
+        fileBytes,
+        hasVision: false,
+        chatTemplate: tok.chatTemplate !== null,
+      };
+      this.loaded = { info, model, tok, gen, overflow, vocabSize: Math.min(tok.vocabSize, model.hparams.vocabSize) };
+      progress?.({ stage: 'ready', loadedBytes: fileBytes, totalBytes: fileBytes, file: name });
+      return { ...info };
+    } catch (e) {
+      if (model) { model.model.dispose(); model.weights.destroy(); }
+      throw asApiError(e, `cannot load ${name}`);
+    } finally {
+      await gguf.close();
+    }
+  }
+
+  private unloadNow(): void {
+    const m = this.loaded;
+    this.loaded = null;
+    if (!m) return;
+    m.gen.dispose();
+    m.model.model.dispose();
+    m.model.weights.destroy();
+  }
+
+  unloadModel(): Promise<void> {
+    return this.queue.run(async () => this.unloadNow(), undefined, 'unloadModel');
+  }
+
+  async modelInfo(): Promise<ModelInfo | null> {
+    return this.loaded ? { ...this.loaded.info } : null;
+  }
+
+  resetChat(): Promise<void> {
+    return this.queue.run(async () => this.loaded?.gen.reset(), undefined, 'resetChat');
+  }
+
+  async adapter(): Promise<AdapterSummary> {
+    this.checkAlive();
+    const gpu = await this.device();
+    const i = gpu.info;
+    const features = Object.entries(i.features).filter(([, on]) => on).map(([f]) => f);
+    return { vendor: i.vendor, architecture: i.architecture, description: i.description || i.device, features, limits: { ...i.limits } };
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    await this.queue.run(async () => this.unloadNow(), undefined, 'dispose');
+    this.disposed = true;
+    if (this.ownsGpu) this.gpu?.destroy();
+    this.gpu = null;
+  }
+
+  // ---- requests --------------------------------------------------------------------------------
+
+  private requireModel(model: string | undefined): Loaded {
+    this.checkAlive();
+    const m = this.loaded;
+    if (!m) throw invalidRequest('no model is loaded; call loadModel() first', 'model', 'model_not_loaded');
+    if (model !== undefined && model !== m.info.id) {
+      throw invalidRequest(`the model '${model}' does not exist here; the loaded model is '${m.info.id}'`, 'model', 'model_not_found', { model, loaded: m.info.id });
+    }
+    return m;
+  }
+
+  /** Queue one generation; it runs when the KV cache is free. */
+  private generate(m: Loaded, prompt: number[], checked: CheckedSampling, signal: AbortSignal, sink: Sink): Promise<Outcome> {
+    return this.queue.run(async () => {
+      if (this.loaded !== m) throw invalidRequest('the model this request was made for was unloaded before it ran', 'model', 'model_not_loaded');
+      sink.onStart?.();
+      let result: GenerateResult;
+      try {
+        result = await m.gen.generate(prompt, {
+          maxTokens: checked.maxTokens ?? m.info.contextLength,
+          sampling: checked.sampling,
+          stopTokens: [...m.tok.eog],
+          signal,
+          onToken: sink.onToken,
+          text: { decoder: m.tok.decodeStream({ skipSpecial: true }), stop: checked.stop, onText: sink.onText },
+        });
+      } catch (e) {
+        throw asApiError(e, 'generation failed');
+      }
+      return { result, finish: finishReason(result.stoppedBy), usage: usageOf(result) };
+    }, signal);
+  }
+
+  /** An AbortSignal that fires with the request's signal or when a stream's reader leaves early. */
+  private static linkedAbort(signal: AbortSignal | undefined): AbortController {
+    const ac = new AbortController();
+    if (signal?.aborted) ac.abort();
+    else signal?.addEventListener('abort', () => ac.abort(), { once: true });
+    return ac;
+  }
+
+  readonly chat = {
+    completions: {
+      create: ((req: ChatCompletionRequest) => this.createChat(req)) as Engine['chat']['completions']['create'],
+    },
+  };
+
+  readonly completions = {
+    create: ((req: CompletionRequest) => this.createCompletion(req)) as Engine['completions']['create'],
+  };
+
+  private async createChat(req: ChatCompletionRequest): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
+    const checked = checkChatRequest(req);
+    const m = this.requireModel(req.model);
+    refuseMedia(req.messages, m.info);
+    const { tokens } = fitChat(m.tok, req.messages, req.tools, m.info.contextLength, checked.maxTokens, m.overflow);
+    const id = newId('chatcmpl');
+    const created = Math.floor(Date.now() / 1000);
+    const model = m.info.id;
+    const ac = InThreadEngine.linkedAbort(req.signal);
+
+    if (!req.stream) {
+      let text = '';
+      const out = await this.generate(m, tokens, checked, ac.signal, { onText: (t) => { text += t; } });
+      return {
+        id, object: 'chat.completion', created, model,
+        choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: out.finish }],
+        usage: out.usage,
+      };
+    }
+    const ch = new Channel<ChatCompletionChunk>();
+    ch.onCancel = () => ac.abort();
+    const chunk = (delta: ChatCompletionChunk['choices'][0]['delta'], finish: FinishReason | null): ChatCompletionChunk =>
+      ({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish }] });
+    this.generate(m, tokens, checked, ac.signal, {
+      onStart: () => ch.push(chunk({ role: 'assistant', content: '' }, null)),
+      onText: (t) => ch.push(chunk({ content: t }, null)),
+    }).then((out) => {
+      ch.push({ ...chunk({}, out.finish), usage: out.usage });
+      ch.end();
+    }, (e) => ch.fail(e));
+    return ch;
+  }
+
+  private async createCompletion(req: CompletionRequest): Promise<Completion | AsyncIterable<CompletionChunk>> {
+    const checked = checkCompletionRequest(req);
+    const m = this.requireModel(req.model);
+    let ids: number[];
+    if (typeof req.prompt === 'string') {
+      // As llama.cpp's server and the CLI: BOS as the file says, special-token text parsed.
+      ids = m.tok.encode(req.prompt, { addSpecial: true, parseSpecial: true });
+    } else {
+      ids = [...req.prompt];
+      const bad = ids.findIndex((t) => t >= m.vocabSize);
+      if (bad >= 0) throw invalidRequest(`prompt[${bad}] = ${ids[bad]} is outside the model's vocabulary of ${m.vocabSize}`, 'prompt', 'invalid_value');
+    }
+    if (ids.length === 0) throw invalidRequest('the prompt has no tokens (empty text and a vocabulary that adds no BOS)', 'prompt', 'empty_prompt');
+    const { tokens } = fitRaw(ids, m.tok.bos, m.info.contextLength, checked.maxTokens, m.overflow);
+    const id = newId('cmpl');
+    const created = Math.floor(Date.now() / 1000);
+    const model = m.info.id;
+    const ac = InThreadEngine.linkedAbort(req.signal);
+
+    if (!req.stream) {
+      let text = '';
+      const out = await this.generate(m, tokens, checked, ac.signal, { onText: (t) => { text += t; } });
+      return {
+        id, object: 'text_completion', created, model,
+        choices: [{ index: 0, text, finish_reason: out.finish, tokens: out.result.tokens }],
+        usage: out.usage,
+      };
+    }
+    const ch = new Channel<CompletionChunk>();
+    ch.onCancel = () => ac.abort();
+    // A chunk carries the text released since the last one and the tokens that produced it (a token
+    // whose text is held back, e.g. half a character or a possible stop string, rides with a later one).
+    let pending: number[] = [];
+    const chunk = (text: string, finish: FinishReason | null): CompletionChunk => {
+      const toks = pending;
+      pending = [];
+      return { id, object: 'text_completion.chunk', created, model, choices: [{ index: 0, text, finish_reason: finish, tokens: toks }] };
+    };
+    this.generate(m, tokens, checked, ac.signal, {
+      onToken: (t) => { pending.push(t); },
+      onText: (t) => ch.push(chunk(t, null)),
+    }).then((out) => {
+      ch.push({ ...chunk('', out.finish), usage: out.usage });
+      ch.end();
+    }, (e) => ch.fail(e));
+    return ch;
+  }
+}
+
+/** The engine on this thread (Node, or code already inside a worker). */
+export function createInThreadEngine(opts: InThreadEngineOptions = {}): InThreadEngine {
+  return new InThreadEngine(opts);
+}

@@ -1,0 +1,96 @@
+// From a request to prompt token ids, and the context-overflow policy.
+//
+// Chat requests go through the model's chat template (tokenizer.chat_template), rendered as llama.cpp
+// does, special tokens parsed. A model without a template (stories260K and other plain text models)
+// gets the message texts concatenated as they are, in order, with no separators or role markers, so
+// a conversation reads as one continuous text the model extends; that text is tokenized with BOS as
+// the file says and special-token text left as text.
+//
+// Overflow: a request needs its prompt plus max_tokens (or one token when absent) to fit the context.
+// 'error' refuses it (ApiError code context_length_exceeded); 'truncate' drops the oldest non-system
+// messages (then any non-user messages that would lead the conversation) until it fits, or for a raw
+// prompt keeps the BOS and the most recent tokens.
+
+import { chatPrompt } from '../tokenizer/chat-template.ts';
+import type { ChatMessage as TemplateMessage } from '../tokenizer/chat-template.ts';
+import type { TextTokenizer } from '../tokenizer/tokenizer.ts';
+import { ApiError, invalidRequest } from './errors.ts';
+import type { ChatMessage, ContentPart, ToolDefinition } from './types.ts';
+
+export type OverflowPolicy = 'error' | 'truncate';
+
+export interface FittedPrompt {
+  tokens: number[];
+  /** Messages (chat) or tokens (raw) dropped to fit. */
+  dropped: number;
+}
+
+export function messageText(m: ChatMessage): string {
+  const c = m.content as string | ContentPart[] | null;
+  if (c === null) return '';
+  if (typeof c === 'string') return c;
+  return c.map((p) => (p.type === 'text' ? p.text : '')).join('');
+}
+
+function templateMessage(m: ChatMessage): TemplateMessage {
+  const out: TemplateMessage = { role: m.role, content: messageText(m) };
+  if (m.role === 'assistant' && m.tool_calls) out.tool_calls = m.tool_calls;
+  if (m.role === 'tool') out.tool_call_id = m.tool_call_id;
+  return out;
+}
+
+/** The prompt token ids of a conversation (see the file comment for models without a template). */
+export function chatTokens(tok: TextTokenizer, messages: readonly ChatMessage[], tools?: readonly ToolDefinition[]): number[] {
+  if (!tok.chatTemplate) return tok.encode(messages.map(messageText).join(''), { addSpecial: true, parseSpecial: false });
+  let text: string;
+  try {
+    text = chatPrompt(tok, messages.map(templateMessage), tools && tools.length ? { tools } : {});
+  } catch (e) {
+    throw new ApiError('invalid_request_error', `the model's chat template refused these messages: ${(e as Error).message}`, { param: 'messages', code: 'chat_template_error', cause: e });
+  }
+  return tok.encode(text, { addSpecial: true, parseSpecial: true });
+}
+
+function overflow(prompt: number, maxTokens: number | null, contextLength: number, param: string): ApiError {
+  const want = maxTokens ?? 1;
+  return invalidRequest(
+    `this request needs ${prompt} prompt tokens + ${want} completion token(s) = ${prompt + want}, more than the context of ${contextLength} ` +
+    "(load the model with contextOverflow: 'truncate' to drop the oldest turns, or ask for fewer max_tokens)",
+    param, 'context_length_exceeded', { promptTokens: prompt, maxTokens, contextLength },
+  );
+}
+
+const fits = (n: number, maxTokens: number | null, ctx: number) => n + (maxTokens ?? 1) <= ctx;
+
+export function fitChat(tok: TextTokenizer, messages: readonly ChatMessage[], tools: readonly ToolDefinition[] | undefined,
+  contextLength: number, maxTokens: number | null, policy: OverflowPolicy): FittedPrompt {
+  let msgs = [...messages];
+  let tokens = chatTokens(tok, msgs, tools);
+  if (fits(tokens.length, maxTokens, contextLength)) return { tokens, dropped: 0 };
+  if (policy === 'error') throw overflow(tokens.length, maxTokens, contextLength, 'messages');
+  let dropped = 0;
+  for (;;) {
+    const first = msgs.findIndex((m) => m.role !== 'system');
+    const rest = msgs.filter((m) => m.role !== 'system').length;
+    if (first < 0 || rest <= 1) throw overflow(tokens.length, maxTokens, contextLength, 'messages');
+    msgs.splice(first, 1);
+    dropped++;
+    // Templates expect the conversation to open with a user turn: drop replies left leading it.
+    for (let i = msgs.findIndex((m) => m.role !== 'system'); i >= 0 && msgs[i].role !== 'user' && msgs.filter((m) => m.role !== 'system').length > 1; i = msgs.findIndex((m) => m.role !== 'system')) {
+      msgs.splice(i, 1);
+      dropped++;
+    }
+    tokens = chatTokens(tok, msgs, tools);
+    if (fits(tokens.length, maxTokens, contextLength)) return { tokens, dropped };
+  }
+}
+
+export function fitRaw(tokens: number[], bos: number | null, contextLength: number, maxTokens: number | null, policy: OverflowPolicy): FittedPrompt {
+  if (fits(tokens.length, maxTokens, contextLength)) return { tokens, dropped: 0 };
+  if (policy === 'error') throw overflow(tokens.length, maxTokens, contextLength, 'prompt');
+  const room = contextLength - (maxTokens ?? 1);
+  const keepBos = bos !== null && tokens[0] === bos ? 1 : 0;
+  if (room <= keepBos) throw overflow(tokens.length, maxTokens, contextLength, 'prompt');
+  const kept = [...tokens.slice(0, keepBos), ...tokens.slice(tokens.length - (room - keepBos))];
+  return { tokens: kept, dropped: tokens.length - kept.length };
+}
