@@ -177,6 +177,16 @@ export async function urlSource(url: string, opts: UrlSourceOptions = {}): Promi
       } catch (e) {
         throw new GgufSourceError('http', url, `request for bytes ${offset}-${last} failed: ${(e as Error).message}`);
       }
+      if (r.status === 200) {
+        // The probe was answered with 206, but this request (another server behind a load balancer, a
+        // cache in the way) sent the whole file: stop it rather than download it all for one range.
+        await cancelBody(r);
+        throw new GgufSourceError(
+          'range-ignored', url,
+          `server ignored the Range request for bytes ${offset}-${last} and began sending the whole file (HTTP 200); serve it from a server that supports Range (206)`,
+          200,
+        );
+      }
       const cr = parseContentRange(r.headers.get('content-range'));
       if (r.status !== 206 || !cr || cr.start !== offset) {
         await cancelBody(r);

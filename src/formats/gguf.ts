@@ -429,7 +429,13 @@ function readTensorInfo(c: Cursor): RawTensor {
 
 /** Parse one GGUF file's header: metadata and tensor infos, validated against the file's size. */
 export async function readGgufHeader(source: ByteSource, opts: GgufReadOptions = {}): Promise<GgufHeader> {
-  const lim = { ...DEFAULTS, ...opts };
+  // An option given as undefined keeps its default (a plain spread would let it erase the default).
+  const lim = { ...DEFAULTS };
+  for (const [k, v] of Object.entries(opts) as [keyof GgufReadOptions, number | undefined][]) {
+    if (v === undefined || !(k in DEFAULTS)) continue; // openGgufUrl passes its source options along too
+    if (!(Number.isSafeInteger(v) && v > 0)) throw new RangeError(`GGUF read option ${k} must be a positive integer, got ${v}`);
+    lim[k] = v;
+  }
   lim.maxStringBytes = Math.min(lim.maxStringBytes, 0xffffffff); // readStrings reads lengths as u32
   const c = new Cursor(source, lim);
 
@@ -633,6 +639,14 @@ export class Gguf {
   /** The raw bytes of a tensor, read from the file that holds it. */
   readTensorBytes(t: GgufTensorInfo): Promise<Uint8Array> {
     return this.files[t.split].source.read(t.offset, t.byteLength);
+  }
+
+  /** `length` bytes of a tensor's data from byte `start` of it (the loader streams large tensors in pieces). */
+  readTensorRange(t: GgufTensorInfo, start: number, length: number): Promise<Uint8Array> {
+    if (!(Number.isSafeInteger(start) && Number.isSafeInteger(length) && start >= 0 && length >= 0 && start + length <= t.byteLength)) {
+      throw new RangeError(`tensor '${t.name}': bytes [${start}, ${start + length}) are outside its ${t.byteLength} bytes`);
+    }
+    return this.files[t.split].source.read(t.offset + start, length);
   }
 
   async close(): Promise<void> {

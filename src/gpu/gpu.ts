@@ -235,12 +235,19 @@ export class Gpu {
   uploadWeight(bytes: Uint8Array, shape: readonly number[], dtype: DType, label = ''): Tensor {
     const need = dtypeByteSize(dtype, numel(shape));
     if (bytes.byteLength !== need) throw new RangeError(`weight ${label}: ${bytes.byteLength} bytes given for ${dtype}[${shape}] which needs ${need}`);
+    const t = this.createWeight(shape, dtype, label);
+    this.write(t, bytes);
+    return t;
+  }
+
+  /** An unwritten weight tensor in a buffer of its own, sized exactly; the loader streams it in with
+   *  write() piece by piece so a large tensor never sits whole in CPU memory. */
+  createWeight(shape: readonly number[], dtype: DType, label = ''): Tensor {
+    const need = dtypeByteSize(dtype, numel(shape));
     this.checkBindingSize(label || 'weight', need);
     const buffer = this.device.createBuffer({ size: Math.max(4, Math.ceil(need / 4) * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC, label });
     this.weightBytes += buffer.size;
-    const t = new Tensor(buffer, shape, dtype, 0, need, label);
-    this.write(t, bytes);
-    return t;
+    return new Tensor(buffer, shape, dtype, 0, need, label);
   }
   /** Bytes held by uploadWeight() buffers. */
   weightBytes = 0;

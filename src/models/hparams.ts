@@ -51,6 +51,9 @@ export interface LlmHparams {
   attnLogitSoftcap: number;
 }
 
+/** Far above any real model (the largest have ~130 layers); a block_count beyond it is corrupt. */
+const MAX_LAYERS = 1 << 12;
+
 /** Metadata lookup: returns undefined for a missing key. */
 export type MetaGet = (key: string) => unknown;
 
@@ -67,13 +70,14 @@ function num(get: MetaGet, key: string, fallback?: number): number {
 
 export function readHparams(get: MetaGet, vocabSize: number): LlmHparams {
   const archName = String(get('general.architecture') ?? '');
-  const arch = ARCHITECTURES[archName];
+  // Own keys only: a file naming its architecture 'constructor' or 'toString' must not find Object's.
+  const arch = Object.hasOwn(ARCHITECTURES, archName) ? ARCHITECTURES[archName] : undefined;
   if (!arch) throw new UnsupportedArchitectureError(archName || '(missing general.architecture)');
   const k = (s: string) => `${archName}.${s}`;
   const nEmbd = num(get, k('embedding_length'));
   const nHead = num(get, k('attention.head_count'));
   const ffRaw = get(k('feed_forward_length'));
-  const nFf = ArrayLike(ffRaw) ? Number((ffRaw as ArrayLike<number>)[0]) : num(get, k('feed_forward_length'));
+  const nFf = ArrayLike(ffRaw) ? perLayerFf(ffRaw as ArrayLike<number | bigint>, k('feed_forward_length')) : num(get, k('feed_forward_length'));
   const headDim = num(get, k('attention.key_length'), nEmbd / nHead);
   // llama.cpp: the type defaults to linear (so a bare rope.scaling.factor scales linearly), a missing or
   // zero factor means 1, 'none' never scales, and any other name is refused. 'llama3' is ours: llama.cpp
@@ -114,6 +118,13 @@ export function readHparams(get: MetaGet, vocabSize: number): LlmHparams {
     finalLogitSoftcap: arch.finalLogitSoftcap ? num(get, k('final_logit_softcapping'), 0) : 0,
     attnLogitSoftcap: 0,
   };
+  const bad = (msg: string, details: Record<string, unknown>) => { throw new ModelConfigError(msg, details); };
+  for (const key of ['nLayer', 'nEmbd', 'nFf', 'nHead', 'nHeadKv', 'headDim', 'vocabSize', 'nCtxTrain', 'ropeDims'] as const) {
+    if (!Number.isInteger(hp[key]) || hp[key] <= 0) bad(`${key} must be a positive integer, got ${hp[key]}`, { [key]: hp[key] });
+  }
+  // Checked before the per-layer lists below are built: a corrupt block_count of 2^32 - 1 must not
+  // allocate them.
+  if (hp.nLayer > MAX_LAYERS) bad(`${k('block_count')} is ${hp.nLayer}, more than the ${MAX_LAYERS} layers any model has`, { key: k('block_count'), nLayer: hp.nLayer });
   hp.attnScale = arch.attentionScale ? arch.attentionScale(hp) : 1 / Math.sqrt(headDim);
   const window = arch.swa ? num(get, k('attention.sliding_window'), 0) : 0;
   if (arch.swa && window > 0) {
@@ -121,10 +132,6 @@ export function readHparams(get: MetaGet, vocabSize: number): LlmHparams {
     hp.swaLayers = swaPattern(get(k('attention.sliding_window_pattern')), arch.swa.pattern, hp.nLayer, k('attention.sliding_window_pattern'));
   } else {
     hp.swaLayers = new Array<boolean>(hp.nLayer).fill(false);
-  }
-  const bad = (msg: string, details: Record<string, unknown>) => { throw new ModelConfigError(msg, details); };
-  for (const key of ['nLayer', 'nEmbd', 'nFf', 'nHead', 'nHeadKv', 'headDim', 'vocabSize'] as const) {
-    if (!Number.isInteger(hp[key]) || hp[key] <= 0) bad(`${key} must be a positive integer, got ${hp[key]}`, { [key]: hp[key] });
   }
   if (hp.nHead % hp.nHeadKv !== 0) bad(`head_count ${hp.nHead} is not a multiple of head_count_kv ${hp.nHeadKv}`, { nHead: hp.nHead, nHeadKv: hp.nHeadKv });
   if (hp.finalLogitSoftcap > 0) {
@@ -144,6 +151,15 @@ function swaPattern(v: unknown, fallback: number, nLayer: number, key: string): 
   const n = v === undefined ? fallback : Number(v);
   if (!Number.isInteger(n) || n < 0) throw new ModelConfigError(`${key} should be a layer period, got ${String(v)}`, { key, value: String(v) });
   return Array.from({ length: nLayer }, (_, il) => n === 0 || il % n < n - 1);
+}
+
+/** A per-layer feed_forward_length list: one shared block needs every layer the same width. */
+function perLayerFf(v: ArrayLike<number | bigint>, key: string): number {
+  const widths = Array.from(v, Number);
+  if (widths.some((w) => w !== widths[0])) {
+    throw new ModelConfigError(`${key} differs between layers (${widths.slice(0, 8).join(', ')}${widths.length > 8 ? ', ...' : ''}); per-layer widths are not supported`, { key, widths: widths.slice(0, 64) });
+  }
+  return widths[0];
 }
 
 function ArrayLike(v: unknown): boolean {

@@ -40,36 +40,73 @@ interface Workspace {
   last: Tensor; logits: Tensor;
 }
 
+/** One GPU buffer the model takes besides its weights: the KV cache per layer and the workspaces. */
+export interface ModelBuffer {
+  label: string;
+  shape: number[];
+  dtype: 'F32' | 'U32';
+  bytes: number;
+}
+
+/** Every buffer a LanguageModel allocates, so the loader can check them against the device first. */
+export function languageModelBuffers(hp: LlmHparams, opts: LlmOptions): ModelBuffer[] {
+  const { nLayer, nHeadKv, headDim, nEmbd, nHead, nFf, vocabSize } = hp;
+  const B = opts.maxBatch;
+  const C = opts.contextLength;
+  const out: ModelBuffer[] = [];
+  const add = (label: string, shape: number[], dtype: 'F32' | 'U32' = 'F32') => out.push({ label, shape, dtype, bytes: 4 * shape.reduce((a, d) => a * d, 1) });
+  for (let l = 0; l < nLayer; l++) {
+    add(`k_cache.${l}`, [C, nHeadKv, headDim]);
+    add(`v_cache.${l}`, [C, nHeadKv, headDim]);
+  }
+  add('ids', [B], 'U32');
+  add('pos', [B], 'U32');
+  add('x', [B, nEmbd]);
+  add('h', [B, nEmbd]);
+  add('q', [B, nHead, headDim]);
+  add('k', [B, nHeadKv, headDim]);
+  add('v', [B, nHeadKv, headDim]);
+  add('att', [B, nHead, headDim]);
+  add('gate', [B, nFf]);
+  add('up', [B, nFf]);
+  add('act', [B, nFf]);
+  add('tmp', [B, nEmbd]);
+  if (opts.llamaCppActivationRounding) add('xq', [B, Math.max(nEmbd, nFf, nHead * headDim)]);
+  add('last', [1, nEmbd]);
+  add('logits', [1, vocabSize]);
+  return out;
+}
+
 export class LanguageModel {
   readonly kCache: Tensor[] = [];
   readonly vCache: Tensor[] = [];
-  private ws: Workspace;
+  private readonly ws: Workspace;
   private freqFactors: Tensor | null = null;
 
   constructor(readonly gpu: Gpu, readonly hp: LlmHparams, readonly weights: WeightSet, readonly opts: LlmOptions) {
-    const { nLayer, nHeadKv, headDim, nEmbd, nHead, nFf, vocabSize } = hp;
-    const B = opts.maxBatch;
-    const C = opts.contextLength;
-    for (let l = 0; l < nLayer; l++) {
-      this.kCache.push(gpu.tensor([C, nHeadKv, headDim], 'F32', `k_cache.${l}`));
-      this.vCache.push(gpu.tensor([C, nHeadKv, headDim], 'F32', `v_cache.${l}`));
-    }
-    const t = (shape: number[], label: string, dtype: 'F32' | 'U32' = 'F32') => gpu.tensor(shape, dtype, label);
-    this.ws = {
-      ids: t([B], 'ids', 'U32'), pos: t([B], 'pos', 'U32'),
-      x: t([B, nEmbd], 'x'), h: t([B, nEmbd], 'h'),
-      q: t([B, nHead, headDim], 'q'), k: t([B, nHeadKv, headDim], 'k'), v: t([B, nHeadKv, headDim], 'v'),
-      att: t([B, nHead, headDim], 'att'),
-      gate: t([B, nFf], 'gate'), up: t([B, nFf], 'up'), act: t([B, nFf], 'act'),
-      tmp: t([B, nEmbd], 'tmp'),
-      xq: opts.llamaCppActivationRounding ? t([B, Math.max(nEmbd, nFf, nHead * headDim)], 'xq') : null,
-      last: t([1, nEmbd], 'last'), logits: t([1, vocabSize], 'logits'),
-    };
-    if (hp.ropeScaling.type === 'llama3' && !weights.has('rope_freqs.weight')) {
-      this.freqFactors = gpu.upload(llama3RopeFreqFactors({
-        factor: hp.ropeScaling.factor, lowFreqFactor: 1, highFreqFactor: 4,
-        originalMaxPositionEmbeddings: hp.ropeScaling.originalContext, nDims: hp.ropeDims, freqBase: hp.ropeBase,
-      }), [hp.ropeDims / 2], 'F32', 'rope_freqs');
+    const plan = languageModelBuffers(hp, opts);
+    const made: Tensor[] = [];
+    try {
+      // The loader checked these sizes against the device before uploading; a failure here still
+      // releases what was taken so the Gpu stays usable.
+      const ws: Partial<Record<string, Tensor | null>> = { xq: null };
+      for (const b of plan) {
+        const t = gpu.tensor(b.shape, b.dtype, b.label);
+        made.push(t);
+        if (b.label.startsWith('k_cache.')) this.kCache.push(t);
+        else if (b.label.startsWith('v_cache.')) this.vCache.push(t);
+        else ws[b.label] = t;
+      }
+      this.ws = ws as unknown as Workspace;
+      if (hp.ropeScaling.type === 'llama3' && !weights.has('rope_freqs.weight')) {
+        this.freqFactors = gpu.upload(llama3RopeFreqFactors({
+          factor: hp.ropeScaling.factor, lowFreqFactor: 1, highFreqFactor: 4,
+          originalMaxPositionEmbeddings: hp.ropeScaling.originalContext, nDims: hp.ropeDims, freqBase: hp.ropeBase,
+        }), [hp.ropeDims / 2], 'F32', 'rope_freqs');
+      }
+    } catch (e) {
+      for (const t of made) t.release();
+      throw e;
     }
   }
 

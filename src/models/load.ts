@@ -1,11 +1,32 @@
-// Load a language model from a parsed GGUF: hyperparameters, then each tensor streamed from its source
-// into a GPU buffer of its own, still quantized. Only one tensor's bytes are in CPU memory at a time.
+// Load a language model from a parsed GGUF. Everything that can be refused is refused before the GPU
+// is touched: hyperparameters, every tensor's presence, shape and type against them, the vocabulary
+// against the embedding, and every buffer the model will take against the device's limits and an
+// optional memory budget. Then each tensor is streamed from its source into a GPU buffer of its own,
+// still quantized, in reads of at most `readChunkBytes`: a model never sits whole in CPU memory, even
+// once, whatever its source (a path, a URL read by Range requests, a Blob).
 
+import { EdgewiseError } from '../errors.ts';
+import { DeviceLimitError } from '../gpu/errors.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import type { Gguf, GgufTensorInfo, GgufValue } from '../formats/gguf.ts';
+import { GET_ROWS_TYPES } from '../kernels/get-rows.ts';
+import { MATMUL_WEIGHT_TYPES, matmulWeightTypes } from '../kernels/matmul.ts';
 import { readHparams, ModelConfigError, type LlmHparams } from './hparams.ts';
-import { LanguageModel, type LlmOptions, type WeightSet } from './llm.ts';
+import { LanguageModel, languageModelBuffers, type LlmOptions, type WeightSet } from './llm.ts';
+
+/** The model needs more GPU memory than the budget it was given (weights + KV cache + workspaces). */
+export class ModelTooLargeError extends EdgewiseError {
+  override name = 'ModelTooLargeError';
+  constructor(readonly needBytes: number, readonly budgetBytes: number, readonly breakdown: { weights: number; kvCache: number; workspace: number }) {
+    const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
+    super(
+      `the model needs ${mib(needBytes)} of GPU memory (weights ${mib(breakdown.weights)}, KV cache ${mib(breakdown.kvCache)}, ` +
+      `workspaces ${mib(breakdown.workspace)}) but the budget is ${mib(budgetBytes)}; use a smaller model, a smaller quantization or a shorter context`,
+      { needBytes, budgetBytes, ...breakdown },
+    );
+  }
+}
 
 export interface LoadProgress {
   stage: 'weights';
@@ -29,7 +50,29 @@ export function ggufHparams(gguf: Gguf): LlmHparams {
   const emb = gguf.tensor('token_embd.weight');
   if (!emb) throw new ModelConfigError("tensor 'token_embd.weight' is missing", { tensor: 'token_embd.weight' });
   const vocab = emb.shape[0];
-  return readHparams(get, vocab);
+  const hp = readHparams(get, vocab);
+  checkVocabulary(gguf, hp);
+  return hp;
+}
+
+/**
+ * The vocabulary size is the embedding's row count; the metadata must agree with it where it says one
+ * (llama.cpp shapes token_embd from the token list, so a file where they differ fails there too).
+ */
+function checkVocabulary(gguf: Gguf, hp: LlmHparams): void {
+  const rows = hp.vocabSize;
+  const tokens = gguf.get('tokenizer.ggml.tokens');
+  if (tokens?.type === 'array' && tokens.value.items.length !== rows) {
+    throw new ModelConfigError(
+      `the vocabulary has ${tokens.value.items.length} tokens (tokenizer.ggml.tokens) but token_embd.weight has ${rows} rows`,
+      { key: 'tokenizer.ggml.tokens', tokens: tokens.value.items.length, embeddingRows: rows },
+    );
+  }
+  const key = `${hp.arch.name}.vocab_size`;
+  const declared = gguf.get(key);
+  if (declared && Number(declared.value) !== rows) {
+    throw new ModelConfigError(`${key} is ${String(declared.value)} but token_embd.weight has ${rows} rows`, { key, value: String(declared.value), embeddingRows: rows });
+  }
 }
 
 interface TensorRule {
@@ -97,6 +140,11 @@ function fusedQkvLayers(gguf: Gguf, hp: LlmHparams): Set<number> {
  * touches no GPU.
  */
 export function checkModelTensors(gguf: Gguf, hp: LlmHparams): void {
+  // Every layer has tensors of its own: a block count above the tensor count cannot be right, and
+  // walking 2^32 layers of rules to say so would hang.
+  if (hp.nLayer > gguf.tensors.length) {
+    throw new ModelConfigError(`${hp.arch.name}.block_count is ${hp.nLayer} but the file holds only ${gguf.tensors.length} tensors`, { nLayer: hp.nLayer, tensors: gguf.tensors.length });
+  }
   const rules = tensorRules(hp, fusedQkvLayers(gguf, hp));
   for (const [name, rule] of rules) {
     const t = gguf.tensor(name);
@@ -110,6 +158,18 @@ export function checkModelTensors(gguf: Gguf, hp: LlmHparams): void {
     }
     if (shape.length === 1 && t.type !== 'F32') {
       throw new ModelConfigError(`tensor '${name}' is ${t.type}; norm weights, biases and rope factors must be F32`, { tensor: name, type: t.type });
+    }
+    // The kernels that read each matrix: the embedding by row lookup (and by matmul when tied), the
+    // rest by matmul. A type they lack would only fail at the first forward pass, after the upload.
+    if (shape.length === 2) {
+      const tied = name === 'token_embd.weight' && !gguf.tensor('output.weight');
+      const needsMatmul = name !== 'token_embd.weight' || tied;
+      if (name === 'token_embd.weight' && !(GET_ROWS_TYPES as readonly string[]).includes(t.type)) {
+        throw new ModelConfigError(`tensor '${name}' is ${t.type}; embedding lookup supports ${GET_ROWS_TYPES.join(', ')}`, { tensor: name, type: t.type, supported: [...GET_ROWS_TYPES] });
+      }
+      if (needsMatmul && !MATMUL_WEIGHT_TYPES[t.type]) {
+        throw new ModelConfigError(`tensor '${name}' is ${t.type}; matmul supports ${matmulWeightTypes().join(', ')}${tied ? ' (tied embeddings are also the output projection)' : ''}`, { tensor: name, type: t.type, supported: matmulWeightTypes() });
+      }
     }
   }
   const unused = gguf.tensors.filter((t) => !rules.has(t.name)).map((t) => t.name);
@@ -156,29 +216,105 @@ export class GpuWeights implements WeightSet {
   }
 }
 
-export async function uploadWeights(gpu: Gpu, gguf: Gguf, hp: LlmHparams, onProgress?: (p: LoadProgress) => void): Promise<GpuWeights> {
-  const total = gguf.tensors.reduce((s, t) => s + t.byteLength, 0);
+/** One GPU weight buffer: a whole tensor, or one part of a fused one, and where its bytes are. */
+interface WeightPiece {
+  name: string;
+  shape: number[];
+  info: GgufTensorInfo;
+  /** Byte range within the tensor's data. */
+  start: number;
+  bytes: number;
+}
+
+function weightPieces(gguf: Gguf, hp: LlmHparams): WeightPiece[] {
+  const out: WeightPiece[] = [];
+  for (const info of gguf.tensors) {
+    const parts = splitPlan(info, hp);
+    if (!parts) {
+      out.push({ name: info.name, shape: info.shape, info, start: 0, bytes: info.byteLength });
+      continue;
+    }
+    // Rows of a weight are contiguous bytes in every format. 1-D (bias): rows of one value.
+    const cols = info.shape.length === 2 ? info.shape[1] : 1;
+    const rowBytes = info.byteLength / info.shape[0];
+    let row = 0;
+    for (const part of parts) {
+      const shape = info.shape.length === 2 ? [part.rows, cols] : [part.rows];
+      out.push({ name: part.name, shape, info, start: row * rowBytes, bytes: part.rows * rowBytes });
+      row += part.rows;
+    }
+  }
+  return out;
+}
+
+export interface GpuMemoryPlan {
+  weights: number;
+  kvCache: number;
+  workspace: number;
+  total: number;
+  /** The largest single buffer and what it holds. */
+  largest: { label: string; bytes: number };
+}
+
+/**
+ * Every buffer the model will take, checked against the device before anything is allocated: each one
+ * against maxStorageBufferBindingSize and maxBufferSize (DeviceLimitError naming the buffer), and the
+ * total against `memoryBudget` when one is given (ModelTooLargeError with the breakdown).
+ */
+export function planGpuMemory(
+  gguf: Gguf, hp: LlmHparams, llm: LlmOptions,
+  limits: { maxStorageBufferBindingSize: number; maxBufferSize: number }, memoryBudget?: number,
+): GpuMemoryPlan {
+  const plan: GpuMemoryPlan = { weights: 0, kvCache: 0, workspace: 0, total: 0, largest: { label: '', bytes: 0 } };
+  const check = (label: string, bytes: number) => {
+    if (bytes > limits.maxStorageBufferBindingSize) throw new DeviceLimitError('maxStorageBufferBindingSize', bytes, limits.maxStorageBufferBindingSize, `${label}, checked before loading`);
+    if (bytes > limits.maxBufferSize) throw new DeviceLimitError('maxBufferSize', bytes, limits.maxBufferSize, `${label}, checked before loading`);
+    if (bytes > plan.largest.bytes) plan.largest = { label, bytes };
+  };
+  for (const p of weightPieces(gguf, hp)) {
+    check(p.name, p.bytes);
+    plan.weights += p.bytes;
+  }
+  for (const b of languageModelBuffers(hp, llm)) {
+    const bytes = b.bytes;
+    check(b.label, bytes);
+    if (b.label.startsWith('k_cache.') || b.label.startsWith('v_cache.')) plan.kvCache += bytes;
+    else plan.workspace += bytes;
+  }
+  plan.total = plan.weights + plan.kvCache + plan.workspace;
+  if (memoryBudget !== undefined && plan.total > memoryBudget) {
+    throw new ModelTooLargeError(plan.total, memoryBudget, { weights: plan.weights, kvCache: plan.kvCache, workspace: plan.workspace });
+  }
+  return plan;
+}
+
+const DEFAULT_READ_CHUNK = 16 << 20;
+
+/**
+ * Stream every weight into its own GPU buffer, reading at most `readChunkBytes` (a multiple of 4) at
+ * a time. Progress is reported after every read. On any failure every buffer made so far is destroyed.
+ */
+export async function uploadWeights(
+  gpu: Gpu, gguf: Gguf, hp: LlmHparams, onProgress?: (p: LoadProgress) => void, readChunkBytes = DEFAULT_READ_CHUNK,
+): Promise<GpuWeights> {
+  if (!(Number.isSafeInteger(readChunkBytes) && readChunkBytes >= 4 && readChunkBytes % 4 === 0)) {
+    throw new RangeError(`readChunkBytes ${readChunkBytes} must be a positive multiple of 4`);
+  }
+  const pieces = weightPieces(gguf, hp);
+  const total = pieces.reduce((s, p) => s + p.bytes, 0);
   const map = new Map<string, Tensor>();
   let loaded = 0;
   try {
-    for (const info of gguf.tensors) {
-      const bytes = await gguf.readTensorBytes(info);
-      const parts = splitPlan(info, hp);
-      if (parts) {
-        // 1-D (bias): rows of one value; 2-D: rows of shape[1] values.
-        const cols = info.shape.length === 2 ? info.shape[1] : 1;
-        const rowBytes = bytes.byteLength / info.shape[0];
-        let row = 0;
-        for (const part of parts) {
-          const shape = info.shape.length === 2 ? [part.rows, cols] : [part.rows];
-          map.set(part.name, gpu.uploadWeight(bytes.subarray(row * rowBytes, (row + part.rows) * rowBytes), shape, info.type, part.name));
-          row += part.rows;
-        }
-      } else {
-        map.set(info.name, gpu.uploadWeight(bytes, info.shape, info.type, info.name));
+    for (const p of pieces) {
+      const t = gpu.createWeight(p.shape, p.info.type, p.name);
+      map.set(p.name, t);
+      for (let at = 0; at < p.bytes; at += readChunkBytes) {
+        const n = Math.min(readChunkBytes, p.bytes - at);
+        const bytes = await gguf.readTensorRange(p.info, p.start + at, n);
+        gpu.write(t, bytes, at);
+        loaded += n;
+        onProgress?.({ stage: 'weights', loadedBytes: loaded, totalBytes: total, tensor: p.name });
       }
-      loaded += info.byteLength;
-      onProgress?.({ stage: 'weights', loadedBytes: loaded, totalBytes: total, tensor: info.name });
     }
   } catch (e) {
     for (const t of map.values()) t.buffer.destroy();
@@ -191,16 +327,41 @@ export interface LoadedModel {
   model: LanguageModel;
   weights: GpuWeights;
   hparams: LlmHparams;
+  memory: GpuMemoryPlan;
 }
 
-export async function loadLanguageModel(gpu: Gpu, gguf: Gguf, opts: Partial<LlmOptions> = {}, onProgress?: (p: LoadProgress) => void): Promise<LoadedModel> {
+export interface LoadOptions extends Partial<LlmOptions> {
+  /** Refuse the model before uploading anything when weights + KV cache + workspaces exceed this many
+   *  bytes. WebGPU reports no memory size, so the caller sets it (default: only the per-buffer limits). */
+  memoryBudget?: number;
+  /** Largest read from the source while uploading (default 16 MiB; a multiple of 4). */
+  readChunkBytes?: number;
+}
+
+/**
+ * Every check that needs no GPU: hyperparameters, vocabulary, tensors (presence, shapes, types).
+ * Throws ModelConfigError / UnsupportedArchitectureError / GgufFormatError.
+ */
+export function checkLanguageModel(gguf: Gguf): LlmHparams {
   const hp = ggufHparams(gguf);
   checkModelTensors(gguf, hp);
-  const weights = await uploadWeights(gpu, gguf, hp, onProgress);
-  const model = new LanguageModel(gpu, hp, weights, {
+  return hp;
+}
+
+export async function loadLanguageModel(gpu: Gpu, gguf: Gguf, opts: LoadOptions = {}, onProgress?: (p: LoadProgress) => void): Promise<LoadedModel> {
+  const hp = checkLanguageModel(gguf);
+  const llm: LlmOptions = {
     contextLength: Math.min(opts.contextLength ?? hp.nCtxTrain, hp.nCtxTrain),
     maxBatch: opts.maxBatch ?? 64,
     llamaCppActivationRounding: opts.llamaCppActivationRounding,
-  });
-  return { model, weights, hparams: hp };
+  };
+  const memory = planGpuMemory(gguf, hp, llm, gpu.limits, opts.memoryBudget);
+  const weights = await uploadWeights(gpu, gguf, hp, onProgress, opts.readChunkBytes);
+  try {
+    const model = new LanguageModel(gpu, hp, weights, llm);
+    return { model, weights, hparams: hp, memory };
+  } catch (e) {
+    weights.destroy();
+    throw e;
+  }
 }
