@@ -232,7 +232,7 @@ describe('engine on stories260K', () => {
     const user1 = { role: 'user' as const, content: STORY };
     const t1 = await engine.chat.completions.create({ messages: [user1], max_tokens: 24, ...greedy });
     expect(t1.usage.cached_prompt_tokens).toBe(0);
-    const turn2: ChatCompletionRequest = {
+    const turn2: ChatCompletionRequest & { stream?: false } = {
       messages: [user1, { role: 'assistant', content: t1.choices[0].message.content }, { role: 'user', content: ' The next day,' }],
       max_tokens: 12, ...greedy,
     };
