@@ -54,6 +54,9 @@ export interface RandomModelOptions {
   swaPattern?: number;
   /** gemma3: rope base of the local layers; absent: llama.cpp's default 10000 applies. */
   ropeBaseSwa?: number;
+  /** A vocabulary written instead of the minimal SentencePiece one: its tokenizer.* keys; `vocab` must
+   *  equal its size. */
+  vocabulary?: { size: number; metadata: Record<string, GgufWriterValue> };
   /** Multiplies the output projection (logit spread); default 2, which keeps top-1 gaps far above
    *  arithmetic noise so greedy decoding is a stable comparison. */
   logitGain?: number;
@@ -99,7 +102,11 @@ export function randomModelPlan(o: RandomModelOptions): RandomModelPlan {
   if ((arch === 'qwen2' || arch === 'phi3') && nHead * hd !== D) {
     throw new RangeError(`randomModel: ${arch} needs nHead * headDim == nEmbd (llama.cpp shapes attn_output [n_embd, n_embd]), got ${nHead} * ${hd} vs ${D}`);
   }
-  if (V < 260) throw new RangeError(`randomModel: vocab ${V} is below the 260 tokens of the minimal vocabulary`);
+  if (o.vocabulary ? V !== o.vocabulary.size : V < 260) {
+    throw new RangeError(o.vocabulary
+      ? `randomModel: vocab ${V} differs from the ${o.vocabulary.size} tokens of the given vocabulary`
+      : `randomModel: vocab ${V} is below the 260 tokens of the minimal vocabulary`);
+  }
   const block = GGML_BLOCK[o.weightType]?.blockSize;
   if (!block) throw new RangeError(`randomModel: no block layout for ${o.weightType}`);
   for (const [what, k] of [['nEmbd', D], ['nHead * headDim', nHead * hd], ['nFf', nFf]] as const) {
@@ -188,6 +195,10 @@ export function randomModelPlan(o: RandomModelOptions): RandomModelPlan {
     if (o.ropeBaseSwa !== undefined) k('rope.freq_base_swa', gv.f32(o.ropeBaseSwa));
   }
 
+  if (o.vocabulary) {
+    for (const [key, v] of Object.entries(o.vocabulary.metadata)) meta.set(key, v);
+    return { metadata: meta, tensors };
+  }
   // Tokenizer: ids 0..2 specials, 3..258 bytes, then pieces.
   const tokens: string[] = ['<unk>', '<s>', '</s>'];
   const types: number[] = [2, 3, 3]; // UNKNOWN, CONTROL, CONTROL
