@@ -21,7 +21,7 @@ import { toyVocabGguf } from '../tokenizer/toy-vocab.ts';
 import { loadTokenizer, type TextTokenizer } from '../tokenizer/tokenizer.ts';
 import { Generator } from '../runtime/generate.ts';
 import { loadLanguageModel } from './load.ts';
-import { REKA_EDGE_STOP_TOKENS, REKA_EDGE_TOKENS, REKA_EDGE_VOCAB_SIZE } from './reka-edge.ts';
+import { REKA_EDGE_STOP_TOKENS, REKA_EDGE_TOKENS, REKA_EDGE_VOCAB_SIZE, rekaEdgeChatPrompt, stripReplyLeadingSpace } from './reka-edge.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'edgewise-reka-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -154,3 +154,40 @@ for (const weightType of ['Q4_0', 'Q4_K'] as GgmlTypeName[]) {
     });
   });
 }
+
+describe('Reka Edge chat format', () => {
+  it('renders turns, the system prompt, tools, tool calls and results as recorded', () => {
+    expect(rekaEdgeChatPrompt([{ role: 'user', content: 'Hi!' }])).toBe('human: Hi! <sep> assistant:');
+    expect(rekaEdgeChatPrompt([
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: 'What is 2+2?' },
+      { role: 'assistant', content: '4' },
+      { role: 'user', content: 'And 3+3?' },
+    ])).toBe('human: Be brief.\n\nWhat is 2+2? <sep> assistant: 4 <sep> human: And 3+3? <sep> assistant:');
+    const tools = [{ name: 'get_weather', description: 'Weather now', parameters: { type: 'object', properties: { city: { type: 'string' } } } }];
+    const withTools = rekaEdgeChatPrompt([
+      { role: 'user', content: 'Weather in Bern?' },
+      { role: 'assistant', content: '', toolCalls: [{ name: 'get_weather', arguments: '{"city":"Bern"}' }] },
+      { role: 'tool', content: '{"temp_c": 3}' },
+    ], tools);
+    expect(withTools).toBe(
+      'human: You can call these tools. To call one, reply with <tool_call>{"name": <tool name>, "arguments": <arguments object>}</tool_call>.\n'
+      + '{"name":"get_weather","description":"Weather now","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}\n\n'
+      + 'Weather in Bern? <sep> assistant: <tool_call>{"name":"get_weather","arguments":{"city":"Bern"}}</tool_call> <sep> '
+      + 'human: <tool_response>{"temp_c": 3}</tool_response> <sep> assistant:',
+    );
+    expect(stripReplyLeadingSpace(' Sure')).toBe('Sure');
+    expect(stripReplyLeadingSpace('Sure')).toBe('Sure');
+  });
+
+  it('tokenizes the prompt with <sep> as its special token and the tool markers as theirs', () => {
+    const v = rekaEdgeVocabulary();
+    const prompt = rekaEdgeChatPrompt([{ role: 'user', content: 'Hi' }, { role: 'assistant', content: '', toolCalls: [{ name: 'f', arguments: '{}' }] }]);
+    return openGguf(bytesSource(toyVocabGguf({ model: 'gpt2', pre: 'dbrx', tokens: v.metadata['tokenizer.ggml.tokens'] as string[], extra: v.metadata }))).then((g) => {
+      const ids = loadTokenizer(g).encode(prompt, { parseSpecial: true });
+      expect(ids.filter((t) => t === REKA_EDGE_TOKENS.sep)).toHaveLength(2);
+      expect(ids).toContain(REKA_EDGE_TOKENS.toolCallStart);
+      expect(ids).toContain(REKA_EDGE_TOKENS.toolCallEnd);
+    });
+  });
+});

@@ -33,3 +33,63 @@ export const REKA_EDGE_TOKEN_TEXT: Readonly<Record<number, string>> = {
 
 /** Generation ends on the end of a turn or of the text. */
 export const REKA_EDGE_STOP_TOKENS: readonly number[] = [REKA_EDGE_TOKENS.sep, REKA_EDGE_TOKENS.endOfText];
+
+// ---------------------------------------------------------------- chat format
+
+/** A turn as the chat format sees it: text only (images and video are placed by the vision path as
+ *  their own tokens inside the human turn). */
+export interface RekaTurn {
+  role: 'system' | 'user' | 'assistant' | 'tool';
+  content: string;
+  /** Assistant turns that called tools: the calls as `{name, arguments}` JSON. */
+  toolCalls?: { name: string; arguments: string }[];
+}
+
+export interface RekaTool {
+  name: string;
+  description?: string;
+  parameters?: Record<string, unknown>;
+}
+
+/**
+ * Reka's chat format, for GGUFs that carry no `tokenizer.chat_template` (when they do, that template is
+ * used instead): `human: … <sep> assistant: … <sep>`, the system prompt (and the tools block) prepended to
+ * the first human turn, assistant tool calls as Hermes-style `<tool_call>{json}</tool_call>`, tool results
+ * as `<tool_response>…</tool_response>` in a human turn, ending with `assistant:` for the reply. The reply's
+ * first token carries a leading space, which the caller strips (see stripReplyLeadingSpace).
+ */
+export function rekaEdgeChatPrompt(turns: readonly RekaTurn[], tools: readonly RekaTool[] = []): string {
+  const system = turns.filter((t) => t.role === 'system').map((t) => t.content);
+  if (tools.length) {
+    system.push(
+      'You can call these tools. To call one, reply with <tool_call>{"name": <tool name>, "arguments": <arguments object>}</tool_call>.\n'
+      + tools.map((t) => JSON.stringify({ name: t.name, description: t.description ?? '', parameters: t.parameters ?? {} })).join('\n'),
+    );
+  }
+  let preamble = system.length ? system.join('\n\n') + '\n\n' : '';
+  let out = '';
+  let pendingHuman: string[] = [];
+  const closeHuman = () => {
+    if (!pendingHuman.length && !preamble) return;
+    out += `human: ${preamble}${pendingHuman.join('\n')} <sep> `;
+    preamble = '';
+    pendingHuman = [];
+  };
+  for (const t of turns) {
+    if (t.role === 'system') continue;
+    if (t.role === 'user') pendingHuman.push(t.content);
+    else if (t.role === 'tool') pendingHuman.push(`<tool_response>${t.content}</tool_response>`);
+    else {
+      closeHuman();
+      const calls = (t.toolCalls ?? []).map((c) => `<tool_call>${JSON.stringify({ name: c.name, arguments: JSON.parse(c.arguments) as unknown })}</tool_call>`);
+      out += `assistant: ${[t.content, ...calls].filter(Boolean).join('')} <sep> `;
+    }
+  }
+  closeHuman();
+  return out + 'assistant:';
+}
+
+/** Reka Edge's first reply token starts with a space (after `assistant:`); the reply text drops it. */
+export function stripReplyLeadingSpace(firstPiece: string): string {
+  return firstPiece.startsWith(' ') ? firstPiece.slice(1) : firstPiece;
+}
