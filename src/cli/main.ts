@@ -14,8 +14,8 @@ import { GgufFormatError, GgufSourceError, openGgufUrl, type Gguf } from '../for
 import { openGgufPath } from '../formats/gguf-node.ts';
 import { WebGpuUnavailableError } from '../gpu/errors.ts';
 import { Gpu } from '../gpu/gpu.ts';
-import { ModelConfigError } from '../models/hparams.ts';
-import { loadLanguageModel } from '../models/load.ts';
+import { ModelConfigError, UnsupportedArchitectureError } from '../models/hparams.ts';
+import { loadLanguageModel, ModelTooLargeError } from '../models/load.ts';
 import { Generator, type SamplingOptions } from '../runtime/generate.ts';
 import { chatPrompt, ChatTemplateError } from '../tokenizer/chat-template.ts';
 import { loadTokenizer, TokenizerError, type TextTokenizer } from '../tokenizer/tokenizer.ts';
@@ -219,7 +219,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof RetryOnSwiftShader) return rerunOnSwiftShader();
     const input = e instanceof UsageError || e instanceof TokenizerError || e instanceof GgufFormatError ||
-      e instanceof GgufSourceError || e instanceof ModelConfigError || e instanceof ChatTemplateError;
+      e instanceof GgufSourceError || e instanceof ModelConfigError || e instanceof ChatTemplateError ||
+      e instanceof UnsupportedArchitectureError || e instanceof ModelTooLargeError;
     const msg = (e as Error).message.split('\n')[0];
     process.stderr.write(`edgewise: ${input ? '' : 'error: '}${msg}\n`);
     return input ? 2 : 1;
