@@ -1,0 +1,322 @@
+// The chat page in headless Chromium (WebGPU on SwiftShader here): the default model loads from the dev
+// server, a prompt streams exactly llama.cpp's greedy continuation, stop works mid-stream, regenerate
+// gives the same greedy text, the conversation survives a reload, hostile model output renders inert
+// under the page's CSP, an image sent to a text-only model is refused in words, and a browser without
+// WebGPU gets a page that says so. No console errors anywhere.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { launchBrowser, root, screenshot, startServer } from './harness.mjs';
+
+const PROMPT = 'Once upon a time';
+const MODEL_FILE = ['models/stories260K.gguf', '../shared/models/stories260K.gguf'].map((p) => join(root, p)).find((p) => existsSync(p));
+const LOAD_TIMEOUT = 300_000;
+const REPLY_TIMEOUT = 300_000;
+
+/** llama.cpp's greedy continuation (see llama-greedy.ts). */
+function llamaGreedy(prompt, n) {
+  const out = execFileSync(join(root, 'node_modules/.bin/tsx'), [join(root, 'e2e/llama-greedy.ts'), MODEL_FILE, prompt, String(n)], { cwd: root, encoding: 'utf8' });
+  return JSON.parse(out.trim().split('\n').at(-1));
+}
+
+describe('chat page', { timeout: 1_800_000 }, () => {
+  let server;
+  let url;
+  let browser;
+  let context;
+  let page;
+  const consoleErrors = [];
+  const dialogs = [];
+  const outsideRequests = [];
+  const cspViolations = [];
+
+  function watch(p) {
+    p.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(`${p.url()}: ${m.text()}`); });
+    p.on('pageerror', (e) => consoleErrors.push(`${p.url()}: ${String(e)}`));
+    p.on('dialog', (d) => { dialogs.push(d.message()); void d.dismiss(); });
+    p.on('request', (r) => { if (!r.url().startsWith(url) && !r.url().startsWith('data:') && !r.url().startsWith('blob:')) outsideRequests.push(r.url()); });
+  }
+
+  before(async () => {
+    assert.ok(MODEL_FILE, 'stories260K.gguf in models/ or ../shared/models (run: npm run models)');
+    ({ server, url } = await startServer());
+    browser = await launchBrowser();
+    context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    // CSP violations the pages report (there should be none in normal use).
+    await context.exposeFunction('__cspReport', (s) => cspViolations.push(s));
+    await context.addInitScript(() => {
+      document.addEventListener('securitypolicyviolation', (e) => window.__cspReport(`${e.violatedDirective} ${e.blockedURI}`));
+    });
+    page = await context.newPage();
+    watch(page);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  async function waitModel(state = 'ready') {
+    await page.waitForFunction((s) => document.body.dataset.model === s || document.body.dataset.model === 'error', state, { timeout: LOAD_TIMEOUT });
+    const got = await page.evaluate(() => ({ state: document.body.dataset.model, error: document.getElementById('load-error').textContent }));
+    assert.equal(got.state, state, `model state (load error: ${got.error})`);
+  }
+
+  async function setSettings(temperature, maxTokens) {
+    await page.fill('#temperature', String(temperature));
+    await page.dispatchEvent('#temperature', 'change');
+    await page.fill('#max-tokens', String(maxTokens));
+    await page.dispatchEvent('#max-tokens', 'change');
+  }
+
+  const lastReply = () => page.locator('#messages article.msg.assistant').last();
+  const savedTurns = () => page.evaluate(() => JSON.parse(localStorage.getItem('edgewise.chat.v1') ?? '{"turns":[]}').turns);
+
+  /** Waits for the newest reply to finish, recording the lengths its text went through while streaming. */
+  async function followReply() {
+    return page.evaluate(async (timeout) => {
+      const t0 = performance.now();
+      const lengths = [];
+      for (;;) {
+        const arts = document.querySelectorAll('#messages article.msg.assistant');
+        const art = arts[arts.length - 1];
+        const state = art?.dataset.state;
+        const len = art?.querySelector('.body').textContent.length ?? 0;
+        if (state === 'streaming' && len > 0 && lengths.at(-1) !== len) lengths.push(len);
+        if (state && state !== 'streaming') return { state, lengths };
+        if (performance.now() - t0 > timeout) return { state: 'timeout', lengths };
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    }, REPLY_TIMEOUT);
+  }
+
+  test('loads the default model and streams llama.cpp\'s greedy continuation', async () => {
+    const expected = llamaGreedy(PROMPT, 40);
+    await page.goto(`${url}/`);
+    await page.evaluate(() => localStorage.clear());
+    await page.reload();
+    await waitModel('ready');
+    assert.match(await page.textContent('#model-info'), /stories260K|TinyStories/);
+    assert.match(await page.textContent('#adapter-name'), /\S/);
+
+    // Enter sends, Shift+Enter is a newline.
+    await page.click('#prompt');
+    await page.keyboard.type('first line');
+    await page.keyboard.press('Shift+Enter');
+    await page.keyboard.type('second line');
+    assert.equal(await page.inputValue('#prompt'), 'first line\nsecond line');
+    assert.equal(await page.locator('#messages article').count(), 0, 'Shift+Enter sent the message');
+    await page.fill('#prompt', '');
+
+    await setSettings(0, 40);
+    await page.fill('#prompt', PROMPT);
+    await page.press('#prompt', 'Enter');
+    const { state, lengths } = await followReply();
+    assert.equal(state, 'done');
+    const turns = await savedTurns();
+    assert.equal(turns.length, 2);
+    assert.equal(turns[0].text, PROMPT);
+    assert.equal(turns[1].text, expected.text, 'the reply is llama.cpp\'s greedy continuation');
+    assert.equal(turns[1].stats.completionTokens, expected.tokens.length);
+    assert.equal((await lastReply().locator('.body').textContent()).trim(), expected.text.trim());
+    assert.ok(lengths.length >= 3, `the reply streamed (text lengths seen while streaming: ${lengths.join(', ')})`);
+    const stats = await lastReply().locator('.stats').textContent();
+    assert.match(stats, /40 tokens · [\d.]+ tok\/s · first token/);
+    console.log(`greedy reply: ${JSON.stringify(turns[1].text)}; ${stats}; streamed through ${lengths.length} lengths`);
+    await screenshot(page, 'chat');
+  });
+
+  test('stop ends a reply mid-stream; regenerate gives the greedy text again', async () => {
+    const long = llamaGreedy(PROMPT, 200);
+    await page.click('#clear-btn');
+    assert.equal(await page.locator('#messages article').count(), 0);
+    await setSettings(0, 200);
+    await page.fill('#prompt', PROMPT);
+    await page.press('#prompt', 'Enter');
+    await page.waitForFunction(() => {
+      const arts = document.querySelectorAll('#messages article.msg.assistant');
+      return arts.length && arts[arts.length - 1].querySelector('.body').textContent.length > 25;
+    }, null, { timeout: REPLY_TIMEOUT });
+    assert.equal(await page.isVisible('#stop-btn'), true);
+    const t0 = Date.now();
+    await page.click('#stop-btn');
+    const { state } = await followReply();
+    const stopMs = Date.now() - t0;
+    assert.equal(state, 'stopped');
+    const turns = await savedTurns();
+    const partial = turns[1].text;
+    assert.ok(partial.length > 0 && partial.length < long.text.length, `partial reply of ${partial.length} chars (full: ${long.text.length})`);
+    assert.ok(long.text.startsWith(partial), `the stopped reply is a prefix of the greedy continuation: ${JSON.stringify(partial)}`);
+    assert.equal(turns[1].stats.finish, 'abort');
+    assert.ok(stopMs < 15_000, `stopped ${stopMs} ms after the click`);
+    assert.match(await lastReply().locator('.meta').textContent(), /stopped/);
+    console.log(`stopped after ${turns[1].stats.completionTokens} tokens, ${stopMs} ms after the click`);
+    await screenshot(page, 'chat-stopped');
+
+    // The engine stays usable: regenerate the stopped reply with 40 tokens.
+    await setSettings(0, 40);
+    await lastReply().locator('button.regenerate').click();
+    const again = await followReply();
+    assert.equal(again.state, 'done');
+    const short = llamaGreedy(PROMPT, 40);
+    assert.equal((await savedTurns())[1].text, short.text);
+  });
+
+  test('a reload keeps the conversation and loads the model again', async () => {
+    const before = await savedTurns();
+    const shown = await page.locator('#messages article .body').allTextContents();
+    await page.reload();
+    await waitModel('ready');
+    assert.deepEqual(await savedTurns(), before);
+    assert.deepEqual(await page.locator('#messages article .body').allTextContents(), shown);
+    assert.equal(await page.inputValue('#max-tokens'), '40');
+    await screenshot(page, 'chat-reload');
+  });
+
+  test('hostile model output renders inert under the CSP', async () => {
+    const hostile = [
+      'A **bold** claim and a [click me](javascript:window.__pwned=1) link.',
+      '',
+      '<script>window.__pwned = 2</script>',
+      '',
+      '<img src="x" onerror="window.__pwned = 3">',
+      '',
+      '![tracker](https://tracker.invalid/pixel.png?leak=conversation)',
+      '',
+      '<a href="javascript:window.__pwned=4">raw anchor</a> and <iframe src="javascript:window.__pwned=5"></iframe>',
+      '',
+      '[a real link](https://example.org/docs) and `inline <b>code</b>`',
+      '',
+      '```html',
+      '<script>window.__pwned = 6</script>',
+      '```',
+    ].join('\n');
+    await page.evaluate((text) => {
+      const chat = JSON.parse(localStorage.getItem('edgewise.chat.v1'));
+      chat.turns = [
+        { id: 'u1', role: 'user', text: 'say something <b>nasty</b> <img src=x onerror="window.__pwned=7">' },
+        { id: 'a1', role: 'assistant', text, model: 'hostile' },
+      ];
+      localStorage.setItem('edgewise.chat.v1', JSON.stringify(chat));
+    }, hostile);
+    await page.reload();
+    await page.waitForSelector('#messages article.msg.assistant');
+    await page.waitForTimeout(500);
+    const r = await page.evaluate(() => {
+      const box = document.getElementById('messages');
+      return {
+        pwned: window.__pwned ?? null,
+        scripts: box.querySelectorAll('script').length,
+        iframes: box.querySelectorAll('iframe, object, embed').length,
+        imgs: [...box.querySelectorAll('.body img')].length,
+        handlers: [...box.querySelectorAll('*')].flatMap((e) => [...e.attributes].filter((a) => a.name.startsWith('on')).map((a) => a.name)),
+        hrefs: [...box.querySelectorAll('a')].map((a) => a.getAttribute('href')),
+        rels: [...box.querySelectorAll('a[href]')].map((a) => a.rel),
+        reply: box.querySelector('article.msg.assistant .body').textContent,
+        user: box.querySelector('article.msg.user .body').textContent,
+        strong: box.querySelector('article.msg.assistant .body strong')?.textContent ?? null,
+        csp: document.querySelector('meta[http-equiv="Content-Security-Policy"]').content,
+      };
+    });
+    assert.equal(r.pwned, null, 'no payload ran');
+    assert.equal(r.scripts, 0);
+    assert.equal(r.iframes, 0);
+    assert.equal(r.imgs, 0, 'no image from model output is loaded');
+    assert.deepEqual(r.handlers, []);
+    assert.ok(r.hrefs.every((h) => h === null || /^https?:|^mailto:/.test(h)), `links: ${JSON.stringify(r.hrefs)}`);
+    assert.ok(r.hrefs.includes('https://example.org/docs'));
+    assert.ok(r.rels.every((x) => x.includes('noopener')));
+    assert.equal(r.strong, 'bold', 'markdown still renders');
+    assert.ok(r.reply.includes('<script>window.__pwned = 2</script>'), 'raw HTML is shown as text');
+    assert.ok(r.user.includes('<img src=x onerror="window.__pwned=7">'), 'user text is shown as typed');
+    assert.doesNotMatch(r.csp, /unsafe-eval|unsafe-inline/);
+    // Even injected into the page, inline script and string evaluation are refused by the CSP. (Playwright's
+    // own evaluate is exempt, so the attempts are made the way a payload would: a script element, a timer.)
+    await page.evaluate(() => {
+      const s = document.createElement('script');
+      s.textContent = 'window.__inlineRan = true';
+      document.body.append(s);
+      setTimeout('window.__evalRan = true', 0);
+    });
+    await page.waitForTimeout(300);
+    const ran = await page.evaluate(() => ({ inline: window.__inlineRan ?? false, evaluated: window.__evalRan ?? false }));
+    assert.deepEqual(ran, { inline: false, evaluated: false });
+    // Those two refusals were this test's doing: take their reports and console lines out of the later check.
+    for (const what of [/^script-src-elem inline/, /^script-src eval/]) {
+      const i = cspViolations.findIndex((v) => what.test(v));
+      assert.ok(i >= 0, `the CSP reported ${what} (${JSON.stringify(cspViolations)})`);
+      cspViolations.splice(i, 1);
+    }
+    for (const what of [/inline script/, /a string as JavaScript/]) {
+      const i = consoleErrors.findIndex((l) => what.test(l));
+      if (i >= 0) consoleErrors.splice(i, 1);
+    }
+    assert.deepEqual(outsideRequests.filter((u) => u.includes('tracker.invalid')), []);
+    assert.deepEqual(dialogs, []);
+    await screenshot(page, 'chat-hostile');
+  });
+
+  test('images attach by drop and paste with thumbnails; a text-only model refuses them in words', async () => {
+    await page.click('#clear-btn');
+    await waitModel('ready');
+    const made = await page.evaluate(async () => {
+      const canvas = document.createElement('canvas');
+      canvas.width = 64; canvas.height = 48;
+      const ctx = canvas.getContext('2d');
+      ctx.fillStyle = '#e04040'; ctx.fillRect(0, 0, 64, 48);
+      ctx.fillStyle = '#40a0e0'; ctx.fillRect(16, 12, 32, 24);
+      const blob = await new Promise((r) => canvas.toBlob(r, 'image/png'));
+      const drop = new DataTransfer();
+      drop.items.add(new File([blob], 'drop.png', { type: 'image/png' }));
+      const conv = document.getElementById('conversation');
+      conv.dispatchEvent(new DragEvent('dragenter', { dataTransfer: drop, bubbles: true }));
+      const hintShown = !document.getElementById('drop-hint').hidden;
+      conv.dispatchEvent(new DragEvent('drop', { dataTransfer: drop, bubbles: true, cancelable: true }));
+      const paste = new DataTransfer();
+      paste.items.add(new File([blob], 'paste.png', { type: 'image/png' }));
+      document.getElementById('prompt').dispatchEvent(new ClipboardEvent('paste', { clipboardData: paste, bubbles: true, cancelable: true }));
+      const junk = new DataTransfer();
+      junk.items.add(new File([new Uint8Array([1, 2, 3])], 'broken.png', { type: 'image/png' }));
+      document.getElementById('prompt').dispatchEvent(new ClipboardEvent('paste', { clipboardData: junk, bubbles: true, cancelable: true }));
+      return { hintShown };
+    });
+    assert.equal(made.hintShown, true, 'dragging files over the conversation shows the drop hint');
+    await page.waitForFunction(() => document.querySelectorAll('#thumbs .thumb').length === 2);
+    await page.waitForFunction(() => !document.getElementById('composer-error').hidden);
+    assert.match(await page.textContent('#composer-error'), /broken\.png: the browser could not decode this image/);
+    assert.equal(await page.isHidden('#drop-hint'), true);
+    await screenshot(page, 'chat-attach');
+    // Remove one, send with the other.
+    await page.click('#thumbs .thumb:first-child button');
+    assert.equal(await page.locator('#thumbs .thumb').count(), 1);
+    await page.fill('#prompt', 'What is in this picture?');
+    await page.press('#prompt', 'Enter');
+    const { state } = await followReply();
+    assert.equal(state, 'error');
+    const err = await lastReply().locator('.turn-error').textContent();
+    assert.match(err, /This model reads text only/);
+    assert.match(err, /vision/);
+    assert.equal(await page.locator('#messages article.msg.user .attachments img').count(), 1);
+    await screenshot(page, 'chat-image-refused');
+  });
+
+  test('a browser without WebGPU gets a page that says so', async () => {
+    const p = await context.newPage();
+    watch(p);
+    await p.addInitScript(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined, configurable: true }));
+    await p.goto(`${url}/`);
+    await p.waitForFunction(() => document.body.dataset.model === 'no-webgpu', null, { timeout: 60_000 });
+    assert.equal(await p.isVisible('#no-webgpu'), true);
+    assert.equal(await p.isHidden('#app'), true);
+    assert.match(await p.textContent('#no-webgpu'), /WebGPU is not available/);
+    await screenshot(p, 'chat-no-webgpu');
+    await p.close();
+  });
+
+  test('no console errors and no CSP violations', async () => {
+    assert.deepEqual(cspViolations, [], 'CSP violations');
+    assert.deepEqual(consoleErrors, []);
+  });
+});

@@ -1,0 +1,555 @@
+// The chat page: pick and load a model, talk to it, keep the conversation. Everything goes through the
+// public Engine API (src/api/types.ts); the engine runs in a worker, so the page stays responsive while
+// weights upload and tokens are generated.
+
+import { createEngine } from '../index.ts';
+import type { ChatMessage, ContentPart, Engine, FinishReason, ModelInfo, Usage } from '../api/types.ts';
+import { AttachmentError, mediaFiles, readAttachment, type PendingAttachment } from './attachments.ts';
+import { loadChat, newTurnId, saveChat, type ChatTurn, type ReplyStats, type SavedChat } from './chat-store.ts';
+import { el, explainError, renderTurn, updateTurn, type TurnState } from './chat-view.ts';
+import { formatBytes } from './format.ts';
+import { Availability, ModelList, ProgressView } from './model-picker.ts';
+import { findModel, registry, type RegistryModel } from './registry.ts';
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+
+const ui = {
+  app: $('app'),
+  noWebGpu: $('no-webgpu'),
+  noWebGpuReason: $('no-webgpu-reason'),
+  modelList: $<HTMLUListElement>('model-list'),
+  loadBtn: $<HTMLButtonElement>('load-btn'),
+  modelStatus: $('model-status'),
+  localModel: $<HTMLInputElement>('local-model'),
+  localMmproj: $<HTMLInputElement>('local-mmproj'),
+  loadLocalBtn: $<HTMLButtonElement>('load-local-btn'),
+  cancelLoadBtn: $<HTMLButtonElement>('cancel-load-btn'),
+  loadError: $('load-error'),
+  modelInfo: $('model-info'),
+  temperature: $<HTMLInputElement>('temperature'),
+  maxTokens: $<HTMLInputElement>('max-tokens'),
+  systemPrompt: $<HTMLTextAreaElement>('system-prompt'),
+  adapterName: $('adapter-name'),
+  adapterFeatures: $('adapter-features'),
+  adapterLimits: $('adapter-limits'),
+  conversation: $('conversation'),
+  modeNote: $('mode-note'),
+  clearBtn: $<HTMLButtonElement>('clear-btn'),
+  messages: $('messages'),
+  empty: $('empty'),
+  emptyTitle: $('empty-title'),
+  emptyHint: $('empty-hint'),
+  composer: $<HTMLFormElement>('composer'),
+  thumbs: $('thumbs'),
+  composerError: $('composer-error'),
+  attachBtn: $<HTMLButtonElement>('attach-btn'),
+  attachInput: $<HTMLInputElement>('attach-input'),
+  prompt: $<HTMLTextAreaElement>('prompt'),
+  sendBtn: $<HTMLButtonElement>('send-btn'),
+  stopBtn: $<HTMLButtonElement>('stop-btn'),
+  dropHint: $('drop-hint'),
+};
+
+const chat: SavedChat = loadChat();
+let engine: Engine | null = null;
+let loaded: { name: string; registryId: string | null; info: ModelInfo } | null = null;
+let loading: AbortController | null = null;
+let generating: AbortController | null = null;
+let pending: PendingAttachment[] = [];
+let avail = new Availability(new Set(), new Set());
+const progress = new ProgressView($('progress'), $('progress-fill'), $('progress-text'));
+const picker = new ModelList(ui.modelList, avail, chat.modelId ?? registry.default, () => updateLoadButton());
+/** The element and display state of every turn on screen. */
+const turnViews = new Map<string, { el: HTMLElement; state: TurnState }>();
+
+// ---------------------------------------------------------------- persistence and conversation view
+
+function persist(): void {
+  if (!saveChat(chat)) showComposerError('The conversation is too large to save in this browser; it will not survive a reload.');
+}
+
+function lastAssistantId(): string | null {
+  for (let i = chat.turns.length - 1; i >= 0; i--) if (chat.turns[i].role === 'assistant') return chat.turns[i].id;
+  return null;
+}
+
+function actionsFor(turn: ChatTurn) {
+  return turn.role === 'assistant' && turn.id === lastAssistantId() ? { regenerate: () => void regenerate() } : {};
+}
+
+function showTurn(turn: ChatTurn, state: TurnState): void {
+  const view = turnViews.get(turn.id);
+  if (view) {
+    view.state = state;
+    updateTurn(view.el, turn, state, actionsFor(turn));
+  } else {
+    const e = renderTurn(turn, state, actionsFor(turn));
+    ui.messages.append(e);
+    turnViews.set(turn.id, { el: e, state });
+  }
+  ui.empty.hidden = chat.turns.length > 0;
+}
+
+/** Re-render every turn (regenerate buttons move to the newest reply). */
+function renderAll(): void {
+  ui.messages.replaceChildren();
+  turnViews.clear();
+  for (const t of chat.turns) showTurn(t, t.role === 'assistant' ? savedState(t) : 'done');
+  ui.empty.hidden = chat.turns.length > 0;
+  scrollToEnd(true);
+}
+
+function savedState(t: ChatTurn): TurnState {
+  if (t.error) return 'error';
+  return t.stats?.finish === 'abort' ? 'stopped' : 'done';
+}
+
+function scrollToEnd(force = false): void {
+  const m = ui.messages;
+  const nearEnd = m.scrollHeight - m.scrollTop - m.clientHeight < 120;
+  if (force || nearEnd) m.scrollTop = m.scrollHeight;
+}
+
+// ---------------------------------------------------------------- GPU and engine
+
+async function checkWebGpu(): Promise<string | null> {
+  if (!('gpu' in navigator) || !navigator.gpu) return 'This browser has no navigator.gpu.';
+  try {
+    const adapter = await navigator.gpu.requestAdapter();
+    if (!adapter) return 'navigator.gpu is there, but the browser offered no GPU adapter (the GPU may be blocklisted or disabled).';
+  } catch (e) {
+    return `Asking for a GPU adapter failed: ${(e as Error).message}`;
+  }
+  return null;
+}
+
+async function showAdapter(e: Engine): Promise<void> {
+  const a = await e.adapter();
+  ui.adapterName.textContent = [a.vendor, a.architecture, a.description].filter(Boolean).join(' · ') || 'WebGPU adapter';
+  ui.adapterFeatures.replaceChildren();
+  for (const f of ['shader-f16', 'subgroups', 'timestamp-query']) {
+    ui.adapterFeatures.append(el('span', `pill ${a.features.includes(f) ? 'yes' : 'no'}`, f));
+  }
+  const others = a.features.filter((f) => !['shader-f16', 'subgroups', 'timestamp-query'].includes(f));
+  if (others.length) ui.adapterFeatures.title = `also: ${others.join(', ')}`;
+  const rows: [string, string][] = [];
+  const lim = a.limits;
+  if (lim.maxBufferSize) rows.push(['max buffer', formatBytes(lim.maxBufferSize)]);
+  if (lim.maxStorageBufferBindingSize) rows.push(['max storage binding', formatBytes(lim.maxStorageBufferBindingSize)]);
+  if (lim.maxComputeWorkgroupStorageSize) rows.push(['workgroup memory', formatBytes(lim.maxComputeWorkgroupStorageSize)]);
+  ui.adapterLimits.replaceChildren(...rows.flatMap(([k, v]) => [el('dt', '', k), el('dd', '', v)]));
+}
+
+function showModelInfo(name: string, info: ModelInfo): void {
+  const params = info.parameters >= 1e9 ? `${(info.parameters / 1e9).toFixed(2)} B` : info.parameters >= 1e6 ? `${(info.parameters / 1e6).toFixed(1)} M` : `${(info.parameters / 1e3).toFixed(0)} K`;
+  const rows: [string, string][] = [
+    ['loaded', name],
+    ['architecture', info.architecture],
+    ['parameters', params],
+    ['context', `${info.contextLength} tokens`],
+    ['file', formatBytes(info.fileBytes)],
+    ['images', info.hasVision ? 'yes' : 'no (text only)'],
+    ['chat template', info.chatTemplate ? 'yes' : 'none'],
+  ];
+  ui.modelInfo.replaceChildren(...rows.flatMap(([k, v]) => [el('dt', '', k), el('dd', '', v)]));
+  ui.modeNote.textContent = info.chatTemplate
+    ? `${name} · chat`
+    : `${name} has no chat template: the conversation is one text the model continues`;
+  ui.emptyTitle.textContent = `${name} is ready. Write below.`;
+  ui.emptyHint.textContent = info.chatTemplate
+    ? `Enter sends, Shift+Enter starts a new line.${info.hasVision ? ' Attach images with the clip, by dropping them here or by pasting.' : ''}`
+    : 'This model continues the text it is given: start a story, e.g. “Once upon a time”, and it writes on.';
+}
+
+function updateLoadButton(): void {
+  ui.loadBtn.textContent = loaded && picker.selected === loaded.registryId ? 'Reload' : 'Load';
+}
+
+function showLoadError(e: unknown, fallbackTitle = 'The model could not be loaded'): void {
+  const err = e as { name?: string; message?: string };
+  const { title, detail } = explainError({ name: err.name ?? 'Error', message: err.message ?? String(e) }, fallbackTitle);
+  const h = el('h3', '', title);
+  ui.loadError.replaceChildren(h, el('p', '', detail));
+  ui.loadError.hidden = false;
+}
+
+function setModelState(state: 'none' | 'loading' | 'ready' | 'error'): void {
+  document.body.dataset.model = state;
+  updateLoadButton();
+  const busy = state === 'loading';
+  ui.loadBtn.disabled = busy || !engine;
+  ui.loadLocalBtn.disabled = busy || !engine;
+  updateComposer();
+}
+
+async function load(label: string, registryId: string | null, opts: { model: string | Blob; mmproj?: string | Blob; id: string }): Promise<void> {
+  if (!engine) return;
+  stopGenerating();
+  loading?.abort();
+  const ctrl = new AbortController();
+  loading = ctrl;
+  ui.loadError.hidden = true;
+  ui.modelStatus.textContent = '';
+  setModelState('loading');
+  progress.start(label);
+  try {
+    const info = await engine.loadModel({ ...opts, signal: ctrl.signal, onProgress: (p) => progress.update(p), contextOverflow: 'truncate' });
+    if (loading !== ctrl) return;
+    loaded = { name: label, registryId, info };
+    showModelInfo(label, info);
+    picker.setLoaded(registryId);
+    ui.modelStatus.textContent = '';
+    if (registryId) {
+      chat.modelId = registryId;
+      const m = findModel(registryId);
+      if (m) avail.markCached(m);
+      persist();
+    }
+    setModelState('ready');
+  } catch (e) {
+    if (loading !== ctrl) return;
+    loaded = null;
+    picker.setLoaded(null);
+    ui.modelInfo.replaceChildren();
+    ui.modeNote.textContent = '';
+    if (ctrl.signal.aborted) ui.modelStatus.textContent = 'loading cancelled';
+    else showLoadError(e);
+    setModelState(ctrl.signal.aborted ? 'none' : 'error');
+  } finally {
+    if (loading === ctrl) {
+      loading = null;
+      progress.hide();
+    }
+  }
+}
+
+function loadRegistryModel(m: RegistryModel): Promise<void> {
+  return load(m.label, m.id, {
+    id: m.id,
+    model: avail.fileUrl(m.files.model),
+    mmproj: m.files.mmproj ? avail.fileUrl(m.files.mmproj) : undefined,
+  });
+}
+
+// ---------------------------------------------------------------- composer and attachments
+
+function showComposerError(msg: string | null): void {
+  ui.composerError.hidden = !msg;
+  ui.composerError.textContent = msg ?? '';
+}
+
+function updateComposer(): void {
+  const busy = generating !== null;
+  ui.sendBtn.hidden = busy;
+  ui.stopBtn.hidden = !busy;
+  ui.sendBtn.disabled = !loaded || document.body.dataset.model !== 'ready';
+  ui.clearBtn.disabled = chat.turns.length === 0 && !busy;
+}
+
+function renderThumbs(): void {
+  ui.thumbs.replaceChildren(...pending.map((a, i) => {
+    const box = el('div', 'thumb');
+    const img = el('img');
+    img.src = a.thumbUrl;
+    img.alt = a.name;
+    img.title = a.name;
+    const rm = el('button', '', '×');
+    rm.type = 'button';
+    rm.title = `remove ${a.name}`;
+    rm.addEventListener('click', () => {
+      pending.splice(i, 1);
+      renderThumbs();
+    });
+    box.append(img, el('span', 'kind', a.kind), rm);
+    return box;
+  }));
+}
+
+async function addFiles(files: File[]): Promise<void> {
+  showComposerError(null);
+  const problems: string[] = [];
+  for (const f of files) {
+    try {
+      pending.push(await readAttachment(f));
+    } catch (e) {
+      problems.push(e instanceof AttachmentError ? e.message : `${f.name}: ${(e as Error).message}`);
+    }
+  }
+  renderThumbs();
+  if (problems.length) showComposerError(problems.join(' · '));
+}
+
+// ---------------------------------------------------------------- generation
+
+function userContent(t: ChatTurn, blobs: Map<string, Blob>): string | ContentPart[] {
+  const atts = t.attachments ?? [];
+  if (!atts.length) return t.text;
+  const parts: ContentPart[] = [];
+  for (const a of atts) {
+    if (a.kind === 'image' && a.dataUrl) parts.push({ type: 'image_url', image_url: { url: a.dataUrl } });
+    const blob = blobs.get(`${t.id}/${a.name}`);
+    if (a.kind === 'video' && blob) parts.push({ type: 'video_url', video_url: { url: blob } });
+  }
+  parts.push({ type: 'text', text: t.text });
+  return parts;
+}
+
+/** Videos are kept in memory for this session only (by turn and name). */
+const videoBlobs = new Map<string, Blob>();
+
+function requestMessages(upTo: number): ChatMessage[] {
+  const msgs: ChatMessage[] = [];
+  if (chat.settings.systemPrompt.trim()) msgs.push({ role: 'system', content: chat.settings.systemPrompt.trim() });
+  for (const t of chat.turns.slice(0, upTo)) {
+    if (t.role === 'user') msgs.push({ role: 'user', content: userContent(t, videoBlobs) });
+    else if (!t.error && t.text) msgs.push({ role: 'assistant', content: t.text });
+  }
+  return msgs;
+}
+
+function statsFrom(u: Usage | undefined, finish: FinishReason, counted: number, t0: number, tFirst: number | null, tEnd: number): ReplyStats {
+  if (u) {
+    return {
+      promptTokens: u.prompt_tokens, completionTokens: u.completion_tokens, cachedPromptTokens: u.cached_prompt_tokens,
+      ttftMs: u.ttft_ms, prefillTokensPerS: u.prefill_tokens_per_s, decodeTokensPerS: u.decode_tokens_per_s, finish,
+    };
+  }
+  // No usage (an aborted stream may end without one): the page's own clock and chunk count.
+  const decodeS = tFirst !== null ? (tEnd - tFirst) / 1000 : 0;
+  return {
+    promptTokens: 0, completionTokens: counted, cachedPromptTokens: 0,
+    ttftMs: tFirst !== null ? tFirst - t0 : tEnd - t0, prefillTokensPerS: 0,
+    decodeTokensPerS: decodeS > 0 && counted > 1 ? (counted - 1) / decodeS : 0, finish,
+  };
+}
+
+async function runReply(turn: ChatTurn): Promise<void> {
+  if (!engine || !loaded) return;
+  const index = chat.turns.indexOf(turn);
+  const ctrl = new AbortController();
+  generating = ctrl;
+  updateComposer();
+  turn.text = '';
+  turn.error = undefined;
+  turn.stats = undefined;
+  turn.model = loaded.name;
+  showTurn(turn, 'streaming');
+  scrollToEnd(true);
+
+  let frame = 0;
+  const repaint = () => {
+    frame = 0;
+    showTurn(turn, 'streaming');
+    scrollToEnd();
+  };
+  const t0 = performance.now();
+  let tFirst: number | null = null;
+  let chunks = 0;
+  let usage: Usage | undefined;
+  let finish: FinishReason = 'stop';
+  try {
+    const stream = await engine.chat.completions.create({
+      messages: requestMessages(index),
+      stream: true,
+      temperature: chat.settings.temperature,
+      max_tokens: chat.settings.maxTokens,
+      signal: ctrl.signal,
+    });
+    for await (const chunk of stream) {
+      const c = chunk.choices[0];
+      const piece = c?.delta.content ?? '';
+      if (piece) {
+        tFirst ??= performance.now();
+        chunks++;
+        turn.text += piece;
+        frame ||= requestAnimationFrame(repaint);
+      }
+      if (c?.finish_reason) finish = c.finish_reason;
+      if (chunk.usage) usage = chunk.usage;
+    }
+    if (ctrl.signal.aborted) finish = 'abort';
+  } catch (e) {
+    const err = e as { name?: string; message?: string };
+    if (ctrl.signal.aborted) finish = 'abort';
+    else turn.error = { name: err.name ?? 'Error', message: err.message ?? String(e) };
+  } finally {
+    if (frame) cancelAnimationFrame(frame);
+    if (generating === ctrl) generating = null;
+  }
+  turn.stats = turn.error ? undefined : statsFrom(usage, finish, chunks, t0, tFirst, performance.now());
+  if (turn.error && /device (was )?lost/i.test(turn.error.message)) {
+    loaded = null;
+    picker.setLoaded(null);
+    setModelState('none');
+  }
+  showTurn(turn, turn.error ? 'error' : finish === 'abort' ? 'stopped' : 'done');
+  persist();
+  updateComposer();
+  scrollToEnd();
+}
+
+async function send(): Promise<void> {
+  const text = ui.prompt.value.trim();
+  if (generating || (!text && !pending.length)) return;
+  if (!loaded || document.body.dataset.model !== 'ready') {
+    showComposerError('Load a model first.');
+    return;
+  }
+  showComposerError(null);
+  const user: ChatTurn = { id: newTurnId(), role: 'user', text };
+  if (pending.length) {
+    user.attachments = pending.map(({ kind, name, dataUrl, thumbUrl }) => ({ kind, name, dataUrl, thumbUrl }));
+    for (const a of pending) if (a.blob) videoBlobs.set(`${user.id}/${a.name}`, a.blob);
+  }
+  pending = [];
+  renderThumbs();
+  ui.prompt.value = '';
+  const reply: ChatTurn = { id: newTurnId(), role: 'assistant', text: '' };
+  chat.turns.push(user, reply);
+  renderAll();
+  persist();
+  await runReply(reply);
+}
+
+async function regenerate(): Promise<void> {
+  const id = lastAssistantId();
+  const turn = chat.turns.find((t) => t.id === id);
+  if (!turn || generating || !loaded) return;
+  await runReply(turn);
+}
+
+function stopGenerating(): void {
+  generating?.abort();
+}
+
+async function clearConversation(): Promise<void> {
+  stopGenerating();
+  chat.turns = [];
+  videoBlobs.clear();
+  renderAll();
+  persist();
+  updateComposer();
+  await engine?.resetChat();
+}
+
+// ---------------------------------------------------------------- wiring
+
+function wire(): void {
+  ui.temperature.value = String(chat.settings.temperature);
+  ui.maxTokens.value = String(chat.settings.maxTokens);
+  ui.systemPrompt.value = chat.settings.systemPrompt;
+  const readSettings = () => {
+    const t = Number(ui.temperature.value);
+    const n = Math.round(Number(ui.maxTokens.value));
+    if (Number.isFinite(t) && t >= 0 && t <= 2) chat.settings.temperature = t;
+    if (Number.isFinite(n) && n >= 1 && n <= 8192) chat.settings.maxTokens = n;
+    chat.settings.systemPrompt = ui.systemPrompt.value;
+    persist();
+  };
+  for (const i of [ui.temperature, ui.maxTokens, ui.systemPrompt]) i.addEventListener('change', readSettings);
+
+  ui.loadBtn.addEventListener('click', () => {
+    const m = findModel(picker.selected);
+    if (m) void loadRegistryModel(m);
+  });
+  ui.loadLocalBtn.addEventListener('click', () => {
+    const f = ui.localModel.files?.[0];
+    if (!f) {
+      ui.loadError.replaceChildren(el('p', '', 'Choose a .gguf model file first.'));
+      ui.loadError.hidden = false;
+      return;
+    }
+    const mm = ui.localMmproj.files?.[0];
+    void load(f.name, null, { id: f.name, model: f, mmproj: mm });
+  });
+  ui.cancelLoadBtn.addEventListener('click', () => loading?.abort());
+
+  ui.composer.addEventListener('submit', (e) => {
+    e.preventDefault();
+    void send();
+  });
+  ui.prompt.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      void send();
+    }
+  });
+  ui.prompt.addEventListener('input', () => {
+    ui.prompt.style.height = 'auto';
+    ui.prompt.style.height = `${Math.min(ui.prompt.scrollHeight, 192)}px`;
+  });
+  ui.stopBtn.addEventListener('click', stopGenerating);
+  ui.clearBtn.addEventListener('click', () => void clearConversation());
+
+  ui.attachBtn.addEventListener('click', () => ui.attachInput.click());
+  ui.attachInput.addEventListener('change', () => {
+    void addFiles([...(ui.attachInput.files ?? [])]);
+    ui.attachInput.value = '';
+  });
+  let dragDepth = 0;
+  ui.conversation.addEventListener('dragenter', (e) => {
+    if (!e.dataTransfer?.types.includes('Files')) return;
+    dragDepth++;
+    ui.dropHint.hidden = false;
+  });
+  ui.conversation.addEventListener('dragleave', () => {
+    if (--dragDepth <= 0) {
+      dragDepth = 0;
+      ui.dropHint.hidden = true;
+    }
+  });
+  ui.conversation.addEventListener('dragover', (e) => e.preventDefault());
+  ui.conversation.addEventListener('drop', (e) => {
+    e.preventDefault();
+    dragDepth = 0;
+    ui.dropHint.hidden = true;
+    const files = mediaFiles(e.dataTransfer);
+    if (files.length) void addFiles(files);
+    else showComposerError('Only images and videos can be attached.');
+  });
+  document.addEventListener('paste', (e) => {
+    const files = mediaFiles(e.clipboardData);
+    if (files.length) {
+      e.preventDefault();
+      void addFiles(files);
+    }
+  });
+}
+
+async function main(): Promise<void> {
+  wire();
+  picker.render();
+  renderAll();
+  setModelState('none');
+  const problem = await checkWebGpu();
+  if (problem) {
+    ui.app.hidden = true;
+    ui.noWebGpu.hidden = false;
+    ui.noWebGpuReason.textContent = problem;
+    document.body.dataset.model = 'no-webgpu';
+    return;
+  }
+  try {
+    engine = await createEngine();
+    await showAdapter(engine);
+  } catch (e) {
+    ui.adapterName.textContent = `The engine could not start: ${(e as Error).message}`;
+    showLoadError(e, 'The engine could not start');
+    setModelState('error');
+    return;
+  }
+  avail = await Availability.probe();
+  picker.setAvailability(avail);
+  setModelState('none');
+  // Start with the last model when it loads without a download, else the default when it does.
+  const last = chat.modelId ? findModel(chat.modelId) : undefined;
+  const start = last && avail.where(last) !== 'download' ? last : findModel(registry.default);
+  if (start && avail.where(start) !== 'download') {
+    picker.select(start.id);
+    await loadRegistryModel(start);
+  } else {
+    ui.modelStatus.textContent = 'choose a model and press Load';
+  }
+}
+
+void main();
