@@ -2,7 +2,8 @@
 // string and array lengths, value types, tensor dims, types and offsets, metadata scalars); each case
 // then corrupts the file in one targeted way (or flips random bytes) and runs it through everything
 // that reads an untrusted file before the GPU: the header parser, the vocabulary reader, the language
-// model's hyperparameter, tensor and memory checks, and a read of tensor bytes. The contract under
+// model's hyperparameter, tensor and memory checks, the tokenizer (small vocabularies) and a read of
+// tensor bytes. The contract under
 // test: every file is either accepted or refused with a typed EdgewiseError, promptly, without reading
 // outside the file or allocating more than the file's size suggests.
 //
@@ -14,6 +15,7 @@ import { GGML_TYPE } from '../formats/ggml-types.ts';
 import { gv, writeGguf, writeGgufSplits } from '../formats/gguf-writer.ts';
 import { ARCHITECTURES } from '../models/architectures.ts';
 import { checkLanguageModel, planGpuMemory } from '../models/load.ts';
+import { loadTokenizer } from '../tokenizer/tokenizer.ts';
 import { readGgufVocab } from '../tokenizer/vocab.ts';
 import { randomModelSpec, writeRandomModel } from './random-model.ts';
 import { Rng } from './rng.ts';
@@ -369,17 +371,25 @@ export interface FuzzCaseOptions {
 const FUZZ_LIMITS = { maxStorageBufferBindingSize: 128 << 20, maxBufferSize: 256 << 20 };
 const FUZZ_BUDGET = 1 << 30;
 
+const MAX_TOKENIZER_VOCAB = 1024;
+
 /** Everything that reads an untrusted file before the GPU, on one file. */
 async function readUntrusted(src: ByteSource, initialWindow: number | undefined): Promise<string> {
   const gguf = await openGguf(src, { initialWindow });
   try {
-    if (gguf.has('tokenizer.ggml.model')) readGgufVocab(gguf);
+    const vocab = gguf.has('tokenizer.ggml.model') ? readGgufVocab(gguf) : null;
     const arch = gguf.getString('general.architecture', '');
     let what = 'accepted (header)';
     if (gguf.tensor('token_embd.weight') || Object.hasOwn(ARCHITECTURES, arch)) {
       const hp = checkLanguageModel(gguf);
       planGpuMemory(gguf, hp, { contextLength: Math.min(hp.nCtxTrain, 4096), maxBatch: 64 }, FUZZ_LIMITS, FUZZ_BUDGET);
       what = 'accepted (model)';
+    }
+    // The whole tokenizer (built through @huggingface/tokenizers), last and for small vocabularies
+    // only: a 32000-token one takes longer to build than a hundred parses.
+    if (vocab && vocab.tokens.length <= MAX_TOKENIZER_VOCAB) {
+      const tok = loadTokenizer(gguf);
+      tok.decode(tok.encode('Once upon a time, 12 cats \u00e9t\u00e9 \ud83d\ude00 <s>', { addSpecial: true, parseSpecial: true }));
     }
     // The data of the first and the last tensor (in file order) must be readable where the header says.
     const byOffset = [...gguf.tensors].sort((a, b) => a.offset - b.offset);
