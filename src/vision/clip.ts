@@ -1,0 +1,199 @@
+// The vision half of a multimodal model as llama.cpp's mtmd tools store it: an "mmproj" GGUF with
+// general.architecture = 'clip', `clip.vision.*` hyperparameters, `v.*` ViT tensors and `mm.*` projector
+// tensors. This file reads and checks them (no GPU); encoder.ts runs them.
+//
+// Projectors are small declarative entries in PROJECTORS; gemma3 is the one implemented: average pooling
+// of the square patch grid by `clip.vision.projector.scale_factor` (default 4, as llama.cpp), RMSNorm with
+// mm.soft_emb_norm, then mm.input_projection — stored [vision width, text width] (ggml ne [text, vision]),
+// which llama.cpp multiplies transposed.
+
+import { EdgewiseError } from '../errors.ts';
+import type { Gguf, GgufTensorInfo } from '../formats/gguf.ts';
+
+/** The mmproj file is not a vision encoder this engine can run, or its tensors disagree with its metadata. */
+export class VisionConfigError extends EdgewiseError {
+  override name = 'VisionConfigError';
+}
+
+/** `clip.projector_type` names a projector this engine does not implement (or is missing). */
+export class UnsupportedProjectorError extends EdgewiseError {
+  override name = 'UnsupportedProjectorError';
+  constructor(readonly projector: string) {
+    super(`vision projector '${projector}' is not supported (supported: ${Object.keys(PROJECTORS).join(', ')})`, { projector, supported: Object.keys(PROJECTORS) });
+  }
+}
+
+/** The projector writes embeddings of one width and the text model takes another. */
+export class ProjectorWidthError extends EdgewiseError {
+  override name = 'ProjectorWidthError';
+  constructor(readonly projectorWidth: number, readonly textWidth: number) {
+    super(`the vision projector outputs embeddings of width ${projectorWidth} but the text model's width is ${textWidth}; this mmproj belongs to another model`, { projectorWidth, textWidth });
+  }
+}
+
+export type ProjectorType = 'gemma3';
+
+interface ProjectorSpec {
+  /** Tensors beyond the ViT, with their shapes from the hyperparameters (and the output width). */
+  tensors(hp: { nEmbd: number }, outWidth: number): Map<string, number[]>;
+  /** The text width the projector writes, read from its tensors. */
+  outputWidth(gguf: Gguf): number;
+  /** Patch-grid merge factor per side (gemma3: the pooling kernel). */
+  mergeFactor(gguf: Gguf): number;
+}
+
+const PROJECTORS: Record<ProjectorType, ProjectorSpec> = {
+  gemma3: {
+    tensors: (hp, out) => new Map([
+      ['mm.input_projection.weight', [hp.nEmbd, out]],
+      ['mm.soft_emb_norm.weight', [hp.nEmbd]],
+    ]),
+    outputWidth: (gguf) => requireTensor(gguf, 'mm.input_projection.weight').shape[1],
+    mergeFactor: (gguf) => gguf.getU32('clip.vision.projector.scale_factor', 4),
+  },
+};
+
+export interface ClipHparams {
+  projector: ProjectorType;
+  /** Square input side in pixels the encoder was trained at (images are resized to it). */
+  imageSize: number;
+  patchSize: number;
+  nEmbd: number;
+  nFf: number;
+  nLayer: number;
+  nHead: number;
+  headDim: number;
+  /** LayerNorm epsilon of the ViT, also the projector's RMSNorm epsilon (as llama.cpp uses it). */
+  eps: number;
+  imageMean: [number, number, number];
+  imageStd: [number, number, number];
+  /** FFN activation: llama.cpp's FFN_GELU (tanh form) when clip.use_gelu is set. */
+  ffnAct: 'gelu';
+  /** Patches per side are pooled by this factor (gemma3). */
+  mergeFactor: number;
+  /** Width of the embeddings handed to the text model. */
+  outputWidth: number;
+  /** Position embeddings stored (a square grid of this many per side). */
+  posGridSide: number;
+  hasPreNorm: boolean;
+  hasPostNorm: boolean;
+  hasPatchBias: boolean;
+}
+
+function requireTensor(gguf: Gguf, name: string): GgufTensorInfo {
+  const t = gguf.tensor(name);
+  if (!t) throw new VisionConfigError(`tensor '${name}' is missing from the mmproj file`, { tensor: name });
+  return t;
+}
+
+function rgb(gguf: Gguf, key: string): [number, number, number] {
+  const a = gguf.getArray(key, 'f32').items;
+  if (a.length !== 3 || !Array.from(a).every(Number.isFinite)) {
+    throw new VisionConfigError(`'${key}' must hold 3 finite values (R, G, B), found [${Array.from(a).join(', ')}]`, { key, value: Array.from(a) });
+  }
+  return [a[0], a[1], a[2]];
+}
+
+/** Hyperparameters of the vision encoder and projector in an mmproj GGUF; throws typed errors, touches no GPU. */
+export function readClipHparams(gguf: Gguf): ClipHparams {
+  const arch = gguf.getString('general.architecture');
+  if (arch !== 'clip') throw new VisionConfigError(`general.architecture is '${arch}', an mmproj file has 'clip'`, { arch });
+  if (!gguf.getBool('clip.has_vision_encoder', false)) {
+    throw new VisionConfigError('clip.has_vision_encoder is not set: this mmproj has no vision encoder (audio-only?)', { key: 'clip.has_vision_encoder' });
+  }
+  const projector = gguf.getString('clip.projector_type', gguf.getString('clip.vision.projector_type', 'mlp'));
+  if (!(projector in PROJECTORS)) throw new UnsupportedProjectorError(projector);
+  const spec = PROJECTORS[projector as ProjectorType];
+
+  const u = (k: string) => gguf.getU32(`clip.vision.${k}`);
+  const imageSize = u('image_size'), patchSize = u('patch_size'), nEmbd = u('embedding_length');
+  const nFf = u('feed_forward_length'), nLayer = u('block_count'), nHead = u('attention.head_count');
+  const eps = gguf.getF32('clip.vision.attention.layer_norm_epsilon');
+  const useGelu = gguf.getBool('clip.use_gelu', false), useSilu = gguf.getBool('clip.use_silu', false);
+  // llama.cpp: gelu if use_gelu, silu if use_silu, else quick-gelu. Only GELU has a kernel here.
+  if (useGelu && useSilu) throw new VisionConfigError('clip.use_gelu and clip.use_silu are both set', { useGelu, useSilu });
+  if (!useGelu) {
+    throw new VisionConfigError(`the ViT FFN activation is ${useSilu ? 'silu' : 'quick-gelu'} (clip.use_gelu unset); only GELU encoders are supported`, { useGelu, useSilu });
+  }
+  for (const [k, v] of Object.entries({ imageSize, patchSize, nEmbd, nFf, nLayer, nHead })) {
+    if (v < 1) throw new VisionConfigError(`clip.vision ${k} is ${v}`, { [k]: v });
+  }
+  if (imageSize % patchSize !== 0) throw new VisionConfigError(`image size ${imageSize} is not a multiple of the patch size ${patchSize}`, { imageSize, patchSize });
+  if (nEmbd % nHead !== 0) throw new VisionConfigError(`width ${nEmbd} is not a multiple of ${nHead} heads`, { nEmbd, nHead });
+  if (!(eps > 0)) throw new VisionConfigError(`layer_norm_epsilon ${eps} must be positive`, { eps });
+
+  const mergeFactor = spec.mergeFactor(gguf);
+  const side = imageSize / patchSize;
+  if (mergeFactor < 1 || side % mergeFactor !== 0) {
+    throw new VisionConfigError(`${side} patches per side do not pool by the projector's scale factor ${mergeFactor}`, { side, mergeFactor });
+  }
+  const pos = requireTensor(gguf, 'v.position_embd.weight');
+  const posGridSide = Math.round(Math.sqrt(pos.shape[0]));
+  if (pos.shape.length !== 2 || posGridSide * posGridSide !== pos.shape[0]) {
+    throw new VisionConfigError(`v.position_embd.weight has shape [${pos.shape.join(', ')}]; a square grid of positions is expected`, { shape: pos.shape });
+  }
+  return {
+    projector: projector as ProjectorType,
+    imageSize, patchSize, nEmbd, nFf, nLayer, nHead, headDim: nEmbd / nHead, eps,
+    imageMean: rgb(gguf, 'clip.vision.image_mean'), imageStd: rgb(gguf, 'clip.vision.image_std'),
+    ffnAct: 'gelu', mergeFactor, outputWidth: spec.outputWidth(gguf), posGridSide,
+    hasPreNorm: !!gguf.tensor('v.pre_ln.weight'), hasPostNorm: !!gguf.tensor('v.post_ln.weight'),
+    hasPatchBias: !!gguf.tensor('v.patch_embd.bias'),
+  };
+}
+
+/** Every tensor the encoder reads, by name, with the shape the metadata implies (row-major). */
+export function clipTensorShapes(hp: ClipHparams): Map<string, number[]> {
+  const { nEmbd: D, nFf: F, patchSize: p } = hp;
+  const m = new Map<string, number[]>([
+    ['v.patch_embd.weight', [D, 3, p, p]],
+    ['v.position_embd.weight', [hp.posGridSide * hp.posGridSide, D]],
+  ]);
+  if (hp.hasPatchBias) m.set('v.patch_embd.bias', [D]);
+  for (const n of [...(hp.hasPreNorm ? ['pre_ln'] : []), ...(hp.hasPostNorm ? ['post_ln'] : [])]) {
+    m.set(`v.${n}.weight`, [D]);
+    m.set(`v.${n}.bias`, [D]);
+  }
+  for (let l = 0; l < hp.nLayer; l++) {
+    const b = `v.blk.${l}.`;
+    for (const n of ['ln1', 'ln2']) { m.set(`${b}${n}.weight`, [D]); m.set(`${b}${n}.bias`, [D]); }
+    for (const n of ['attn_q', 'attn_k', 'attn_v', 'attn_out']) { m.set(`${b}${n}.weight`, [D, D]); m.set(`${b}${n}.bias`, [D]); }
+    m.set(`${b}ffn_up.weight`, [F, D]); m.set(`${b}ffn_up.bias`, [F]);
+    m.set(`${b}ffn_down.weight`, [D, F]); m.set(`${b}ffn_down.bias`, [D]);
+  }
+  for (const [k, v] of PROJECTORS[hp.projector].tensors(hp, hp.outputWidth)) m.set(k, v);
+  return m;
+}
+
+/**
+ * The file holds exactly the tensors the encoder reads, in the shapes the metadata implies, with 1-D
+ * tensors in F32; a leftover tensor (a gate, a class embedding, q/k norms) would be silently ignored, so
+ * it is refused instead. Throws VisionConfigError.
+ */
+export function checkClipTensors(gguf: Gguf, hp: ClipHparams): void {
+  const shapes = clipTensorShapes(hp);
+  for (const [name, shape] of shapes) {
+    const t = requireTensor(gguf, name);
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      throw new VisionConfigError(`tensor '${name}' has shape [${t.shape.join(', ')}], the metadata implies [${shape.join(', ')}]`, { tensor: name, shape: t.shape, expected: shape });
+    }
+    if (shape.length === 1 && t.type !== 'F32') {
+      throw new VisionConfigError(`tensor '${name}' is ${t.type}; norm weights and biases must be F32`, { tensor: name, type: t.type });
+    }
+  }
+  const unused = gguf.tensors.filter((t) => !shapes.has(t.name)).map((t) => t.name);
+  if (unused.length) {
+    throw new VisionConfigError(`${unused.length} tensor(s) this engine's ${hp.projector} vision encoder does not use: ${unused.slice(0, 5).join(', ')}${unused.length > 5 ? ', ...' : ''}`, { unused });
+  }
+}
+
+/** Refuse an mmproj whose output width is not the text model's embedding width. */
+export function checkProjectorWidth(hp: ClipHparams, textWidth: number): void {
+  if (hp.outputWidth !== textWidth) throw new ProjectorWidthError(hp.outputWidth, textWidth);
+}
+
+/** Soft tokens one image becomes: the patch grid after the projector's merge. */
+export function imageTokenCount(hp: ClipHparams, imageSize = hp.imageSize): number {
+  const side = imageSize / hp.patchSize / hp.mergeFactor;
+  return side * side;
+}
