@@ -5,7 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { EdgewiseError } from '../errors.ts';
+import { bytesSource, openGguf } from '../formats/gguf.ts';
+import { gv, writeGguf } from '../formats/gguf-writer.ts';
 import { testGpu } from '../testing/gpu.ts';
+import { randomModelSpec } from '../testing/random-model.ts';
+import { loadTokenizer } from '../tokenizer/tokenizer.ts';
 import { ApiError } from './errors.ts';
 import { createInThreadEngine, type InThreadEngine } from './engine.ts';
 import type { ChatCompletionChunk, ChatCompletionRequest, CompletionChunk, LoadProgress, Usage } from './types.ts';
@@ -300,5 +304,40 @@ describe('engine on stories260K', () => {
     } finally {
       await small.dispose();
     }
+  });
+});
+
+describe('engine on a random-weight model with a chat template, loaded from a Blob', () => {
+  // ChatML-like, ending each turn with the vocabulary's EOS (a control token, parsed from the rendered text).
+  const TEMPLATE = "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{{ eos_token }}{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}";
+  let engine: InThreadEngine;
+  let spec: ReturnType<typeof randomModelSpec>;
+
+  beforeAll(async () => {
+    spec = randomModelSpec({ arch: 'llama', weightType: 'F32', seed: 21, vocab: 300, ctx: 128, nLayer: 2, nEmbd: 32, nHead: 2, nFf: 64 });
+    (spec.metadata as Map<string, unknown>).set('tokenizer.chat_template', gv.string(TEMPLATE));
+    engine = createInThreadEngine({ gpu: await testGpu() });
+    await engine.loadModel({ model: new Blob([writeGguf(spec) as Uint8Array<ArrayBuffer>]), id: 'random-chat' });
+  });
+
+  afterAll(async () => {
+    await engine?.dispose();
+  });
+
+  it('renders the template, tokenizes with special tokens parsed, and reuses the cache on the next turn', async () => {
+    const info = (await engine.modelInfo())!;
+    expect(info).toMatchObject({ id: 'random-chat', chatTemplate: true, contextLength: 128, fileBytes: writeGguf(spec).byteLength });
+    const tok = loadTokenizer(await openGguf(bytesSource(writeGguf(spec))));
+    const messages: ChatCompletionRequest['messages'] = [{ role: 'system', content: 'be brief' }, { role: 'user', content: [{ type: 'text', text: 'hello ' }, { type: 'text', text: 'there' }] }];
+    const rendered = '<|system|>be brief</s><|user|>hello there</s><|assistant|>';
+    const want = tok.encode(rendered, { addSpecial: true, parseSpecial: true });
+    expect(want.filter((t) => t === 2)).toHaveLength(2); // both </s> became the EOS token
+    const t1 = await engine.chat.completions.create({ messages, max_tokens: 6, ...greedy });
+    expect(t1.usage.prompt_tokens).toBe(want.length);
+    expect(['stop', 'length']).toContain(t1.choices[0].finish_reason);
+    const t2 = await engine.chat.completions.create({
+      messages: [...messages, { role: 'assistant', content: t1.choices[0].message.content }, { role: 'user', content: 'more' }], max_tokens: 4, ...greedy,
+    });
+    expect(t2.usage.cached_prompt_tokens).toBeGreaterThanOrEqual(want.length);
   });
 });
