@@ -18,7 +18,7 @@ const TORCH_TOL = { atol: 1e-5, rtol: 1e-5 };
 
 function randomPixels(side: number, seed: number): PixelTensor {
   const rng = new Rng(seed);
-  return { width: side, height: side, data: rng.f32(3 * side * side, 1, 'uniform').map((v) => 2 * v - 1) };
+  return { width: side, height: side, data: rng.f32(3 * side * side, 1, 'uniform') }; // normalized pixels lie in [-1, 1]
 }
 
 let mmproj: MmprojContents;
