@@ -18,14 +18,38 @@ export interface GetRowsOptions {
   scale?: number;
 }
 
+/** One part of a table stored as row ranges (a table over the binding limit): rows [row0, row0 + rows). */
+export interface TablePart {
+  row0: number;
+  t: Tensor;
+}
+
 /** out [T, D] F32 (or F16) = table [V, D] rows at ids [T] (U32), times scale. */
 export function getRows(gpu: Gpu, rec: Recorder, table: Tensor, ids: Tensor, out: Tensor, opts: GetRowsOptions = {}): void {
+  getRowsFromParts(gpu, rec, [{ row0: 0, t: table }], ids, out, opts);
+}
+
+/**
+ * getRows over a table held as consecutive row parts (each its own buffer): one dispatch per part, each
+ * writing the tokens whose ids fall in it. The parts must cover rows 0..V-1 in order, same type and width.
+ */
+export function getRowsFromParts(gpu: Gpu, rec: Recorder, parts: readonly TablePart[], ids: Tensor, out: Tensor, opts: GetRowsOptions = {}): void {
+  if (parts.length === 0) throw new ShapeError('getRows', 'the table has no parts', {});
+  let next = 0;
+  for (const p of parts) {
+    if (p.t.shape.length !== 2) throw new ShapeError('getRows', `table must be [V, D], got [${p.t.shape.join(', ')}]`, { got: p.t.shape });
+    if (p.row0 !== next || p.t.dtype !== parts[0].t.dtype || p.t.shape[1] !== parts[0].t.shape[1]) {
+      throw new ShapeError('getRows', `table part at row ${p.row0} ([${p.t.shape.join(', ')}] ${p.t.dtype}) does not continue the parts before it (next row ${next}, ${parts[0].t.dtype} rows of ${parts[0].t.shape[1]})`, { row0: p.row0, next });
+    }
+    next += p.t.shape[0];
+  }
+  const table = parts[0].t;
   expectDtype('getRows', 'table', table, GET_ROWS_TYPES);
   expectDtype('getRows', 'ids', ids, ['U32']);
   const outF16 = activationDtype(gpu, 'getRows', { out }) === 'F16';
-  if (table.shape.length !== 2) throw new ShapeError('getRows', `table must be [V, D], got [${table.shape.join(', ')}]`, { got: table.shape });
   if (ids.shape.length !== 1) throw new ShapeError('getRows', `ids must be [T], got [${ids.shape.join(', ')}]`, { got: ids.shape });
-  const [vocab, d] = table.shape;
+  const d = table.shape[1];
+  const total = next;
   const tokens = ids.shape[0];
   expectShape('getRows', 'out', out, [tokens, d]);
   const block = GGML_BLOCK[table.dtype as keyof typeof GGML_BLOCK]!.blockSize;
@@ -37,7 +61,10 @@ export function getRows(gpu: Gpu, rec: Recorder, table: Tensor, ids: Tensor, out
   if (tokens === 0 || d === 0) return;
   const k = gpu.kernel({
     shader: 'get-rows', label: `getRows-${table.dtype}${outF16 ? '-f16' : ''}`, defines: { WTYPE: table.dtype.toLowerCase(), Y_F16: outF16 },
-    params: ['d:u32', 'tokens:u32', 'vocab:u32', 'scale:f32'], bindings: ['read', 'read', 'write'],
+    params: ['d:u32', 'tokens:u32', 'vocab:u32', 'scale:f32', 'id_base:u32', 'total:u32'], bindings: ['read', 'read', 'write'],
   });
-  rec.dispatch(k, { params: { d, tokens, vocab, scale }, buffers: [table, ids, out], workgroups: grid(Math.ceil((tokens * d) / 8 / 256)) });
+  for (const p of parts) {
+    const vocab = p.t.shape[0];
+    rec.dispatch(k, { params: { d, tokens, vocab, scale, id_base: p.row0, total }, buffers: [p.t, ids, out], workgroups: grid(Math.ceil((tokens * d) / 8 / 256)) });
+  }
 }

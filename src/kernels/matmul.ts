@@ -6,7 +6,7 @@
 import type { Gpu } from '../gpu/gpu.ts';
 import type { Recorder } from '../gpu/recorder.ts';
 import { DeviceLimitError, ShapeError, UnsupportedDtypeError } from '../gpu/errors.ts';
-import { dtypeByteSize, type DType, type Tensor } from '../gpu/tensor.ts';
+import { dtypeByteSize, Tensor, type DType } from '../gpu/tensor.ts';
 import { GGML_BLOCK, type GgmlTypeName } from '../formats/ggml-types.ts';
 import { expectDtype, grid } from './common.ts';
 import { expectNotAliased } from './aliasing.ts';
@@ -122,6 +122,46 @@ export function matmul(gpu: Gpu, rec: Recorder, x: Tensor, w: Tensor, out: Tenso
   });
   const workgroups = path === 'gemv' ? grid(Math.ceil(N / 2)) : [Math.ceil(N / 64), Math.ceil(M / 64)] as const;
   rec.dispatch(kernel, { params: { M, N, K, flags }, buffers, workgroups });
+}
+
+/** One part of a weight stored as row ranges (a weight over the binding limit): rows [row0, row0 + N_part). */
+export interface WeightPart {
+  row0: number;
+  t: Tensor;
+}
+
+/**
+ * matmul for one row of x against a weight held as consecutive row parts (each its own buffer, e.g. a
+ * 100k-token output projection over a 128 MiB binding limit): one matmul per part into its slice of out.
+ * Each slice must start at a storage-offset-aligned byte, so every part but the last must hold a multiple
+ * of minStorageBufferOffsetAlignment / 4 rows (the loader cuts them so).
+ */
+export function matmulRowParts(gpu: Gpu, rec: Recorder, x: Tensor, parts: readonly WeightPart[], out: Tensor, opts: Omit<MatmulOptions, 'path'> = {}): void {
+  const op = 'matmul';
+  if (parts.length === 1 && parts[0].row0 === 0) return matmul(gpu, rec, x, parts[0].t, out, opts);
+  const K = parts[0]?.t.shape[1];
+  const M = K ? x.numel / K : 0;
+  if (M !== 1) throw new ShapeError(op, `a weight in row parts takes one row of x, got ${M} rows`, { x: x.shape, K });
+  if (out.dtype !== 'F32') throw new UnsupportedDtypeError(`${op} (out of a weight in row parts)`, out.dtype, ['F32']);
+  const align = gpu.limits.minStorageBufferOffsetAlignment;
+  let next = 0;
+  for (const p of parts) {
+    const n = p.t.shape[0];
+    if (p.row0 !== next || p.t.shape[1] !== K) {
+      throw new ShapeError(op, `weight part at row ${p.row0} ([${p.t.shape.join(', ')}]) does not continue the parts before it (next row ${next}, K = ${K})`, { row0: p.row0, next });
+    }
+    if ((out.offset + p.row0 * 4) % align !== 0) {
+      throw new ShapeError(op, `weight part at row ${p.row0}: its slice of out starts at byte ${out.offset + p.row0 * 4}, not a multiple of ${align}`, { row0: p.row0, align });
+    }
+    next += n;
+  }
+  if (out.numel !== next) throw new ShapeError(op, `out has ${out.numel} values, the weight parts ${next} rows`, { out: out.shape, N: next });
+  for (const p of parts) {
+    const n = p.t.shape[0];
+    const slice = new Tensor(out.buffer, [1, n], 'F32', out.offset + p.row0 * 4, n * 4, `${out.label}[${p.row0}..]`);
+    const bias = opts.bias ? new Tensor(opts.bias.buffer, [n], 'F32', opts.bias.offset + p.row0 * 4, n * 4, opts.bias.label) : undefined;
+    matmul(gpu, rec, x, p.t, slice, { ...opts, bias });
+  }
 }
 
 /** matmul/gemv_sg for one row: a 64-invocation workgroup covers 64 / SG_MIN groups of 4 weight rows.

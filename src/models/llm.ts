@@ -5,10 +5,10 @@
 import type { Gpu } from '../gpu/gpu.ts';
 import type { Recorder } from '../gpu/recorder.ts';
 import { ShapeError } from '../gpu/errors.ts';
-import type { Tensor } from '../gpu/tensor.ts';
-import { getRows } from '../kernels/get-rows.ts';
+import { Tensor } from '../gpu/tensor.ts';
+import { getRowsFromParts } from '../kernels/get-rows.ts';
 import { rmsnorm } from '../kernels/norm.ts';
-import { matmul } from '../kernels/matmul.ts';
+import { matmul, matmulRowParts, type WeightPart } from '../kernels/matmul.ts';
 import { rope, llama3RopeFreqFactors, type RopeOptions } from '../kernels/rope.ts';
 import { attention, writeKv } from '../kernels/attention.ts';
 import { swiglu, geglu } from '../kernels/activation.ts';
@@ -20,6 +20,8 @@ import type { LlmHparams } from './hparams.ts';
 export interface WeightSet {
   get(name: string): Tensor;
   has(name: string): boolean;
+  /** A vocabulary table as consecutive row parts (one part when it fits one binding). */
+  parts(name: string): readonly WeightPart[];
 }
 
 export interface LlmOptions {
@@ -111,14 +113,17 @@ export class LanguageModel {
   }
 
   /** x · Wᵀ, with llama.cpp's activation rounding first when asked for. */
-  private linear(rec: Recorder, x: Tensor, w: Tensor, out: Tensor, opts: { bias?: Tensor; accumulate?: boolean } = {}): void {
-    const mode = this.ws.xq ? actQuantModeFor(w.dtype) : null;
+  /** out = x · wᵀ (+ bias, or accumulated into out); w may be a vocabulary table in row parts. */
+  private linear(rec: Recorder, x: Tensor, w: Tensor | readonly WeightPart[], out: Tensor, opts: { bias?: Tensor; accumulate?: boolean } = {}): void {
+    const dtype = w instanceof Tensor ? w.dtype : w[0].t.dtype;
+    const mode = this.ws.xq ? actQuantModeFor(dtype) : null;
     if (mode && this.ws.xq) {
       const xq = this.ws.xq.view(x.shape);
       fakeQuantAct(this.gpu, rec, x, xq, mode);
       x = xq;
     }
-    matmul(this.gpu, rec, x, w, out, opts);
+    if (w instanceof Tensor) matmul(this.gpu, rec, x, w, out, opts);
+    else matmulRowParts(this.gpu, rec, x, w, out, opts);
   }
 
   /** The logits tensor written by forward() for the last token of the batch. */
@@ -181,7 +186,7 @@ export class LanguageModel {
     const tmp = ws.tmp.view([T, nEmbd]);
     const eps = hp.rmsEps;
 
-    getRows(gpu, rec, W.get('token_embd.weight'), ids, x, hp.arch.embedScale ? { scale: Math.sqrt(nEmbd) } : {});
+    getRowsFromParts(gpu, rec, W.parts('token_embd.weight'), ids, x, hp.arch.embedScale ? { scale: Math.sqrt(nEmbd) } : {});
 
     for (let l = 0; l < hp.nLayer; l++) {
       const p = `blk.${l}.`;
@@ -226,7 +231,7 @@ export class LanguageModel {
     // Only the last token's logits are needed to pick the next token.
     rec.copy({ buffer: x.buffer, offset: x.offset + (T - 1) * nEmbd * 4, size: nEmbd * 4 }, ws.last, nEmbd * 4);
     rmsnorm(gpu, rec, ws.last, W.get('output_norm.weight'), ws.last, { eps });
-    const out = W.has('output.weight') ? W.get('output.weight') : W.get('token_embd.weight');
+    const out = W.parts(W.has('output.weight') ? 'output.weight' : 'token_embd.weight');
     this.linear(rec, ws.last, out, ws.logits, { bias: W.has('output.bias') ? W.get('output.bias') : undefined });
     return ws.logits;
   }

@@ -11,7 +11,7 @@ import type { Gpu } from '../gpu/gpu.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import type { Gguf, GgufTensorInfo, GgufValue } from '../formats/gguf.ts';
 import { GET_ROWS_TYPES } from '../kernels/get-rows.ts';
-import { MATMUL_WEIGHT_TYPES, matmulWeightTypes } from '../kernels/matmul.ts';
+import { MATMUL_WEIGHT_TYPES, matmulWeightTypes, type WeightPart } from '../kernels/matmul.ts';
 import { readHparams, ModelConfigError, type LlmHparams } from './hparams.ts';
 import { LanguageModel, languageModelBuffers, type LlmOptions, type WeightSet } from './llm.ts';
 
@@ -196,23 +196,35 @@ function splitPlan(info: GgufTensorInfo, hp: LlmHparams): { name: string; rows: 
 }
 
 export class GpuWeights implements WeightSet {
-  constructor(private readonly map: Map<string, Tensor>) {}
+  constructor(private readonly map: Map<string, Tensor>, private readonly split = new Map<string, WeightPart[]>()) {}
   get(name: string): Tensor {
     const t = this.map.get(name);
-    if (!t) throw new ModelConfigError(`tensor '${name}' is not loaded`, { tensor: name });
+    if (!t) {
+      if (this.split.has(name)) throw new ModelConfigError(`tensor '${name}' is held in ${this.split.get(name)!.length} row parts (over the device's binding limit); read it with parts()`, { tensor: name });
+      throw new ModelConfigError(`tensor '${name}' is not loaded`, { tensor: name });
+    }
     return t;
   }
+  parts(name: string): readonly WeightPart[] {
+    const list = this.split.get(name);
+    return list ?? [{ row0: 0, t: this.get(name) }];
+  }
   has(name: string): boolean {
-    return this.map.has(name);
+    return this.map.has(name) || this.split.has(name);
   }
   get bytes(): number {
     let n = 0;
-    for (const t of this.map.values()) n += t.byteLength;
+    for (const t of this.all()) n += t.byteLength;
     return n;
   }
+  private *all(): Iterable<Tensor> {
+    yield* this.map.values();
+    for (const list of this.split.values()) for (const p of list) yield p.t;
+  }
   destroy(): void {
-    for (const t of this.map.values()) t.buffer.destroy();
+    for (const t of this.all()) t.buffer.destroy();
     this.map.clear();
+    this.split.clear();
   }
 }
 
@@ -224,11 +236,40 @@ interface WeightPiece {
   /** Byte range within the tensor's data. */
   start: number;
   bytes: number;
+  /** Set for a row part of a table too large for one binding: its first row. */
+  row0?: number;
 }
 
-function weightPieces(gguf: Gguf, hp: LlmHparams): WeightPiece[] {
+/** Tables that may be held in row parts (the vocabulary-sized ones; the kernels that read them take
+ *  parts: the embedding lookup, and the one-row output matmul). */
+const ROW_SPLITTABLE = new Set(['token_embd.weight', 'output.weight']);
+/** Rows per part are a multiple of this, so each part's slice of the F32 logits starts at a multiple of
+ *  256 bytes (the largest minStorageBufferOffsetAlignment WebGPU allows). */
+const PART_ROW_ALIGN = 64;
+
+/** The largest buffer a weight part may take on this device (and, for tests, a smaller cap). */
+export function weightPartLimit(limits: { maxStorageBufferBindingSize: number; maxBufferSize: number }, cap = Infinity): number {
+  return Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize, cap);
+}
+
+function weightPieces(gguf: Gguf, hp: LlmHparams, partLimit = Infinity): WeightPiece[] {
   const out: WeightPiece[] = [];
   for (const info of gguf.tensors) {
+    if (ROW_SPLITTABLE.has(info.name) && info.shape.length === 2 && info.byteLength > partLimit) {
+      // A vocabulary table over the binding limit (Reka Edge's 100352-row output, gemma3's 262144 rows):
+      // consecutive row ranges in buffers of their own. Too few aligned rows fit: left whole, and the
+      // limit check names it.
+      const [rows, cols] = info.shape;
+      const rowBytes = info.byteLength / rows;
+      const per = Math.floor(partLimit / rowBytes / PART_ROW_ALIGN) * PART_ROW_ALIGN;
+      if (per > 0) {
+        for (let row0 = 0; row0 < rows; row0 += per) {
+          const n = Math.min(per, rows - row0);
+          out.push({ name: info.name, shape: [n, cols], info, start: row0 * rowBytes, bytes: n * rowBytes, row0 });
+        }
+        continue;
+      }
+    }
     const parts = splitPlan(info, hp);
     if (!parts) {
       out.push({ name: info.name, shape: info.shape, info, start: 0, bytes: info.byteLength });
@@ -263,7 +304,7 @@ export interface GpuMemoryPlan {
  */
 export function planGpuMemory(
   gguf: Gguf, hp: LlmHparams, llm: LlmOptions,
-  limits: { maxStorageBufferBindingSize: number; maxBufferSize: number }, memoryBudget?: number,
+  limits: { maxStorageBufferBindingSize: number; maxBufferSize: number }, memoryBudget?: number, maxWeightPartBytes?: number,
 ): GpuMemoryPlan {
   const plan: GpuMemoryPlan = { weights: 0, kvCache: 0, workspace: 0, total: 0, largest: { label: '', bytes: 0 } };
   const check = (label: string, bytes: number) => {
@@ -271,8 +312,8 @@ export function planGpuMemory(
     if (bytes > limits.maxBufferSize) throw new DeviceLimitError('maxBufferSize', bytes, limits.maxBufferSize, `${label}, checked before loading`);
     if (bytes > plan.largest.bytes) plan.largest = { label, bytes };
   };
-  for (const p of weightPieces(gguf, hp)) {
-    check(p.name, p.bytes);
+  for (const p of weightPieces(gguf, hp, weightPartLimit(limits, maxWeightPartBytes))) {
+    check(p.row0 === undefined ? p.name : `${p.name} rows ${p.row0}..${p.row0 + p.shape[0] - 1}`, p.bytes);
     plan.weights += p.bytes;
   }
   for (const b of languageModelBuffers(hp, llm)) {
@@ -295,19 +336,26 @@ const DEFAULT_READ_CHUNK = 16 << 20;
  * a time. Progress is reported after every read. On any failure every buffer made so far is destroyed.
  */
 export async function uploadWeights(
-  gpu: Gpu, gguf: Gguf, hp: LlmHparams, onProgress?: (p: LoadProgress) => void, readChunkBytes = DEFAULT_READ_CHUNK,
+  gpu: Gpu, gguf: Gguf, hp: LlmHparams, onProgress?: (p: LoadProgress) => void, readChunkBytes = DEFAULT_READ_CHUNK, maxWeightPartBytes?: number,
 ): Promise<GpuWeights> {
   if (!(Number.isSafeInteger(readChunkBytes) && readChunkBytes >= 4 && readChunkBytes % 4 === 0)) {
     throw new RangeError(`readChunkBytes ${readChunkBytes} must be a positive multiple of 4`);
   }
-  const pieces = weightPieces(gguf, hp);
+  const pieces = weightPieces(gguf, hp, weightPartLimit(gpu.limits, maxWeightPartBytes));
   const total = pieces.reduce((s, p) => s + p.bytes, 0);
   const map = new Map<string, Tensor>();
+  const split = new Map<string, WeightPart[]>();
   let loaded = 0;
   try {
     for (const p of pieces) {
-      const t = gpu.createWeight(p.shape, p.info.type, p.name);
-      map.set(p.name, t);
+      const label = p.row0 === undefined ? p.name : `${p.name}[${p.row0}..]`;
+      const t = gpu.createWeight(p.shape, p.info.type, label);
+      if (p.row0 === undefined) map.set(p.name, t);
+      else {
+        const list = split.get(p.name) ?? [];
+        list.push({ row0: p.row0, t });
+        split.set(p.name, list);
+      }
       for (let at = 0; at < p.bytes; at += readChunkBytes) {
         const n = Math.min(readChunkBytes, p.bytes - at);
         const bytes = await gguf.readTensorRange(p.info, p.start + at, n);
@@ -318,9 +366,10 @@ export async function uploadWeights(
     }
   } catch (e) {
     for (const t of map.values()) t.buffer.destroy();
+    for (const list of split.values()) for (const p of list) p.t.buffer.destroy();
     throw e;
   }
-  return new GpuWeights(map);
+  return new GpuWeights(map, split);
 }
 
 export interface LoadedModel {
@@ -336,6 +385,9 @@ export interface LoadOptions extends Partial<LlmOptions> {
   memoryBudget?: number;
   /** Largest read from the source while uploading (default 16 MiB; a multiple of 4). */
   readChunkBytes?: number;
+  /** Cut vocabulary tables into row parts of at most this many bytes even below the device limits
+   *  (tests of the split path on small models). */
+  maxWeightPartBytes?: number;
 }
 
 /**
@@ -355,8 +407,8 @@ export async function loadLanguageModel(gpu: Gpu, gguf: Gguf, opts: LoadOptions 
     maxBatch: opts.maxBatch ?? 64,
     llamaCppActivationRounding: opts.llamaCppActivationRounding,
   };
-  const memory = planGpuMemory(gguf, hp, llm, gpu.limits, opts.memoryBudget);
-  const weights = await uploadWeights(gpu, gguf, hp, onProgress, opts.readChunkBytes);
+  const memory = planGpuMemory(gguf, hp, llm, gpu.limits, opts.memoryBudget, opts.maxWeightPartBytes);
+  const weights = await uploadWeights(gpu, gguf, hp, onProgress, opts.readChunkBytes, opts.maxWeightPartBytes);
   try {
     const model = new LanguageModel(gpu, hp, weights, llm);
     return { model, weights, hparams: hp, memory };
