@@ -11,6 +11,7 @@ import { argmaxRow, penalizeRow, sampleRowRef } from '../reference/sample.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { ContextOverflowError, Generator, type GenerateOptions, type SamplingOptions } from './generate.ts';
 import { StopStringMatcher } from './stop-strings.ts';
+import { openOracle } from '../testing/llama-oracle.ts';
 
 const MODEL = join(__dirname, '../../../shared/models/stories260K.gguf');
 
@@ -117,6 +118,33 @@ describe('Generator on stories260K', () => {
       const history = [...long, ...def.tokens.slice(0, i)].slice(-64);
       expect(t, `step ${i}`).toBe(argmaxRow(penalizeRow(def.logits[i], history, 1.5, 0, 0)));
     });
+  });
+
+  it("penalised greedy equals llama.cpp's penalties sampler token for token (node-llama-cpp oracle)", { timeout: 600_000 }, async () => {
+    const oracle = await openOracle(MODEL, { contextSize: 256 });
+    try {
+      const cases = [
+        { text: 'Once upon a time', p: { repeat: 1.3, frequency: 0.3, presence: 0.4, lastN: 64 } },
+        { text: 'Lily and Tom went to the park. They played with a ball and a big red kite all day.', p: { repeat: 1.5, frequency: 0, presence: 0, lastN: 16 } },
+        { text: 'The little dog', p: { repeat: 1, frequency: 0.5, presence: 0.5, lastN: 64 } },
+      ];
+      let matched = 0;
+      for (const { text, p } of cases) {
+        const ids = oracle.tokenize(text, { addBos: true });
+        const want = await oracle.greedyPenalized(ids, 48, p);
+        const got = await gen.generate(ids, {
+          maxTokens: 48, stopTokens: [...tok.eog],
+          sampling: { temperature: 0, seed: 0, repetitionPenalty: p.repeat, frequencyPenalty: p.frequency, presencePenalty: p.presence, penaltyLastN: p.lastN },
+        });
+        expect(got.tokens, `"${text}" ${JSON.stringify(p)}: ours "${oracle.detokenize(got.tokens)}" vs llama.cpp "${oracle.detokenize(want)}"`).toEqual(want);
+        const plain = await oracle.greedy(ids, 48);
+        expect(want, 'the penalties change llama.cpp\'s continuation').not.toEqual(plain);
+        matched += want.length;
+      }
+      console.log(`penalised greedy: ${matched} tokens identical to llama.cpp over ${cases.length} prompts`);
+    } finally {
+      await oracle.close();
+    }
   });
 
   it('samples from the penalised distribution the reference computes (top-k, top-p, min-p, temperature, seed)', async () => {

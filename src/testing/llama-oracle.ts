@@ -35,6 +35,13 @@ export interface OracleTimings {
   lastEval: { tokens: number; ms: number } | null;
 }
 
+export interface OraclePenalties {
+  repeat: number;
+  frequency: number;
+  presence: number;
+  lastN: number;
+}
+
 export interface LlamaOracle {
   readonly path: string;
   /** "node-llama-cpp X, llama.cpp Y", for fixtures and reports. */
@@ -51,6 +58,11 @@ export interface LlamaOracle {
   detokenize(ids: readonly number[], opts?: { special?: boolean }): string;
   /** Argmax decoding from a fresh KV cache: up to nTokens new ids, stopping before an end-of-generation token. */
   greedy(promptIds: readonly number[], nTokens: number): Promise<number[]>;
+  /**
+   * greedy() through llama.cpp's penalties sampler (llama_sampler_init_penalties, before the argmax),
+   * fed at each step the last `lastN` tokens of prompt and output, as llama.cpp's server accepts them.
+   */
+  greedyPenalized(promptIds: readonly number[], nTokens: number, p: OraclePenalties): Promise<number[]>;
   /**
    * Raw logits for every position of the prompt (row i predicts token i + 1) from a fresh KV cache,
    * evaluated as one batch (llama.cpp's prefill path) or, with `oneAtATime`, token by token (its decode path).
@@ -180,20 +192,32 @@ class Oracle implements LlamaOracle {
     return this.model.detokenize(ids as readonly Token[], opts.special ?? false);
   }
 
-  async greedy(promptIds: readonly number[], nTokens: number): Promise<number[]> {
-    const seq = await this.freshSequence('greedy', promptIds, nTokens);
+  greedy(promptIds: readonly number[], nTokens: number): Promise<number[]> {
+    return this.greedyWith('greedy', promptIds, nTokens, null);
+  }
+
+  greedyPenalized(promptIds: readonly number[], nTokens: number, p: OraclePenalties): Promise<number[]> {
+    return this.greedyWith('greedyPenalized', promptIds, nTokens, p);
+  }
+
+  private async greedyWith(op: string, promptIds: readonly number[], nTokens: number, p: OraclePenalties | null): Promise<number[]> {
+    const seq = await this.freshSequence(op, promptIds, nTokens);
     const t0 = performance.now();
     const out: number[] = [];
     const ids = promptIds as readonly Token[];
-    const generate = { generateNext: { token: true, options: { temperature: 0 } } };
-    let input: ControlledEvaluateInputItem[] = [...ids.slice(0, -1), [ids[ids.length - 1], generate]];
+    const generate = (): Exclude<ControlledEvaluateInputItem, Token>[1] => {
+      if (!p) return { generateNext: { token: true, options: { temperature: 0 } } };
+      const punishTokens = [...ids, ...(out as Token[])].slice(-p.lastN);
+      return { generateNext: { token: true, options: { temperature: 0, repeatPenalty: { punishTokens, maxPunishTokens: p.lastN, penalty: p.repeat, frequencyPenalty: p.frequency, presencePenalty: p.presence } } } };
+    };
+    let input: ControlledEvaluateInputItem[] = [...ids.slice(0, -1), [ids[ids.length - 1], generate()]];
     while (out.length < nTokens) {
       const results = await seq.controlledEvaluate(input);
       const next = results[input.length - 1]?.next.token;
-      if (next == null) throw new Error('llama oracle: greedy: llama.cpp returned no token');
+      if (next == null) throw new Error(`llama oracle: ${op}: llama.cpp returned no token`);
       if (this.model.isEogToken(next)) break;
       out.push(next);
-      input = [[next, generate]];
+      input = [[next, generate()]];
     }
     this.timings.lastEval = { tokens: promptIds.length + out.length, ms: performance.now() - t0 };
     return out;
