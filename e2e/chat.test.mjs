@@ -6,7 +6,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launchBrowser, root, screenshot, startServer } from './harness.mjs';
 
@@ -175,6 +176,28 @@ describe('chat page', { timeout: 1_800_000 }, () => {
     await screenshot(page, 'chat-reload');
   });
 
+  test('the load progress bar shows bytes, rate and time left', async () => {
+    // Slow every model read down so the progress of a 1 MB file can be watched.
+    await page.route('**/models/stories260K.gguf', async (route) => {
+      await new Promise((r) => setTimeout(r, 400));
+      await route.continue();
+    });
+    try {
+      await page.click('#load-btn');
+      await page.waitForFunction(() => /\/s · .* left/.test(document.getElementById('progress-text').textContent), null, { timeout: 60_000 });
+      const text = await page.textContent('#progress-text');
+      assert.match(text, /[\d.]+ (kB|MB) \/ 1\.\d\d MB · [\d.]+ (B|kB|MB)\/s · [\d.]+ (ms|s|min) .*left/);
+      const width = await page.evaluate(() => parseFloat(document.getElementById('progress-fill').style.width));
+      assert.ok(width > 0 && width <= 100, `bar at ${width}%`);
+      await screenshot(page, 'chat-loading');
+      console.log(`progress: ${text}`);
+      await waitModel('ready');
+      assert.equal(await page.isHidden('#progress'), true);
+    } finally {
+      await page.unroute('**/models/stories260K.gguf');
+    }
+  });
+
   test('hostile model output renders inert under the CSP', async () => {
     const hostile = [
       'A **bold** claim and a [click me](javascript:window.__pwned=1) link.',
@@ -300,6 +323,44 @@ describe('chat page', { timeout: 1_800_000 }, () => {
     assert.match(err, /vision/);
     assert.equal(await page.locator('#messages article.msg.user .attachments img').count(), 1);
     await screenshot(page, 'chat-image-refused');
+  });
+
+  test('a GGUF from disk loads and answers the same; a broken file is refused in words and the engine recovers', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chat-e2e-'));
+    try {
+      await page.click('#clear-btn');
+      await page.click('#local-files summary');
+      await page.setInputFiles('#local-model', MODEL_FILE);
+      await page.click('#load-local-btn');
+      await waitModel('ready');
+      assert.match(await page.textContent('#model-info'), /stories260K\.gguf/);
+      await page.fill('#prompt', PROMPT);
+      await page.press('#prompt', 'Enter');
+      assert.equal((await followReply()).state, 'done');
+      assert.equal((await savedTurns())[1].text, llamaGreedy(PROMPT, 40).text);
+
+      // A header that promises 2^40 tensors.
+      const bad = join(dir, 'broken.gguf');
+      const b = Buffer.alloc(64);
+      b.write('GGUF', 0, 'latin1');
+      b.writeUInt32LE(3, 4);
+      b.writeBigUInt64LE(1n << 40n, 8);
+      writeFileSync(bad, b);
+      await page.setInputFiles('#local-model', bad);
+      await page.click('#load-local-btn');
+      await waitModel('error');
+      assert.equal(await page.isVisible('#load-error'), true);
+      const err = await page.textContent('#load-error');
+      assert.match(err, /The model could not be loaded/);
+      assert.match(err, /broken\.gguf|tensor/i);
+      await screenshot(page, 'chat-load-error');
+      await page.click('#model-list li[data-id="stories260k"]');
+      await page.click('#load-btn');
+      await waitModel('ready');
+      assert.equal(await page.isHidden('#load-error'), true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('a browser without WebGPU gets a page that says so', async () => {

@@ -18,8 +18,8 @@ export function statsText(s: ReplyStats): string {
   const parts = [`${s.completionTokens} token${s.completionTokens === 1 ? '' : 's'}`];
   if (s.decodeTokensPerS > 0) parts.push(`${s.decodeTokensPerS.toFixed(1)} tok/s`);
   parts.push(`first token ${formatDuration(s.ttftMs / 1000)}`);
-  if (s.prefillTokensPerS > 0) parts.push(`prompt ${s.promptTokens} tok at ${s.prefillTokensPerS.toFixed(0)} tok/s`);
-  if (s.cachedPromptTokens > 0) parts.push(`${s.cachedPromptTokens} reused`);
+  if (s.prefillTokensPerS > 0) parts.push(`prompt ${s.promptTokens} tok at ${s.prefillTokensPerS.toFixed(s.prefillTokensPerS < 10 ? 1 : 0)} tok/s`);
+  if (s.cachedPromptTokens > 0) parts.push(`${s.cachedPromptTokens} of them cached`);
   return parts.join(' · ');
 }
 

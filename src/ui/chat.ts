@@ -30,6 +30,7 @@ const ui = {
   maxTokens: $<HTMLInputElement>('max-tokens'),
   systemPrompt: $<HTMLTextAreaElement>('system-prompt'),
   adapterName: $('adapter-name'),
+  gpuSummary: $('gpu-summary'),
   adapterFeatures: $('adapter-features'),
   adapterLimits: $('adapter-limits'),
   conversation: $('conversation'),
@@ -127,8 +128,10 @@ async function showAdapter(e: Engine): Promise<void> {
   const a = await e.adapter();
   ui.adapterName.textContent = [a.vendor, a.architecture, a.description].filter(Boolean).join(' · ') || 'WebGPU adapter';
   ui.adapterFeatures.replaceChildren();
+  ui.gpuSummary.replaceChildren(el('span', '', `${a.description || [a.vendor, a.architecture].filter(Boolean).join(' ') || 'WebGPU'} `));
   for (const f of ['shader-f16', 'subgroups', 'timestamp-query']) {
     ui.adapterFeatures.append(el('span', `pill ${a.features.includes(f) ? 'yes' : 'no'}`, f));
+    ui.gpuSummary.append(el('span', `pill ${a.features.includes(f) ? 'yes' : 'no'}`, f));
   }
   const others = a.features.filter((f) => !['shader-f16', 'subgroups', 'timestamp-query'].includes(f));
   if (others.length) ui.adapterFeatures.title = `also: ${others.join(', ')}`;
@@ -170,6 +173,15 @@ function showLoadError(e: unknown, fallbackTitle = 'The model could not be loade
   const { title, detail } = explainError({ name: err.name ?? 'Error', message: err.message ?? String(e) }, fallbackTitle);
   const h = el('h3', '', title);
   ui.loadError.replaceChildren(h, el('p', '', detail));
+  if (title === 'The model does not fit this GPU' || title === 'The GPU ran out of memory') {
+    const tips = el('ul');
+    tips.append(
+      el('li', '', 'Pick a smaller model, or a smaller quantization (Q4_0 / Q4_K_M) of this one.'),
+      el('li', '', 'Close other tabs that use the GPU, then load again.'),
+      el('li', '', 'The limits of this GPU are under “Your GPU” on the left.'),
+    );
+    ui.loadError.append(tips);
+  }
   ui.loadError.hidden = false;
 }
 
@@ -190,6 +202,11 @@ async function load(label: string, registryId: string | null, opts: { model: str
   loading = ctrl;
   ui.loadError.hidden = true;
   ui.modelStatus.textContent = '';
+  // The engine lets the previous model go when a new one loads.
+  loaded = null;
+  picker.setLoaded(null);
+  ui.modelInfo.replaceChildren();
+  ui.modeNote.textContent = `loading ${label}…`;
   setModelState('loading');
   progress.start(label);
   try {
@@ -455,8 +472,7 @@ function wire(): void {
   ui.loadLocalBtn.addEventListener('click', () => {
     const f = ui.localModel.files?.[0];
     if (!f) {
-      ui.loadError.replaceChildren(el('p', '', 'Choose a .gguf model file first.'));
-      ui.loadError.hidden = false;
+      ui.modelStatus.textContent = 'choose a .gguf model file first';
       return;
     }
     const mm = ui.localMmproj.files?.[0];

@@ -118,12 +118,12 @@ export class ModelList {
 }
 
 const STAGE_WORDS: Record<LoadProgress['stage'], string> = {
-  fetch: 'Downloading',
-  cache: 'Reading from the browser cache',
-  parse: 'Reading the model header',
-  upload: 'Uploading weights to the GPU',
-  compile: 'Compiling GPU kernels',
-  ready: 'Ready',
+  fetch: 'downloading',
+  cache: 'reading from the browser cache',
+  parse: 'reading the model header',
+  upload: 'reading weights into the GPU',
+  compile: 'compiling GPU kernels',
+  ready: 'ready',
 };
 
 /** Progress over one or two files (model and projector), with a rate over the last few seconds. */
@@ -165,7 +165,7 @@ export class ProgressView {
     const first = this.samples[0];
     const dt = (now - first.t) / 1000;
     const rate = dt > 0.2 ? (loaded - first.bytes) / dt : 0;
-    const parts = [`${STAGE_WORDS[p.stage]}${p.file ? ` ${p.file}` : ''}`];
+    const parts = [p.file ? `${p.file}: ${STAGE_WORDS[p.stage]}` : STAGE_WORDS[p.stage].replace(/^./, (c) => c.toUpperCase())];
     if (total > 0) parts.push(`${formatBytes(loaded)} / ${formatBytes(total)}`);
     if (rate > 0 && p.stage !== 'ready') {
       parts.push(formatRate(rate));
