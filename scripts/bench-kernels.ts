@@ -4,56 +4,13 @@
 //   npm run bench:kernels [-- --json] [-- --filter matmul] [-- --reps 20]
 
 import { Gpu } from '../src/gpu/gpu.ts';
-import type { Recorder } from '../src/gpu/recorder.ts';
 import { BENCH_CASES, type BenchCase } from './bench-cases.ts';
+import { copyBandwidth, gpuTimes } from './bench-rates.ts';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
 const filter = args.includes('--filter') ? args[args.indexOf('--filter') + 1] : '';
 const reps = args.includes('--reps') ? Number(args[args.indexOf('--reps') + 1]) : 10;
-
-async function timeIt(gpu: Gpu, label: string, record: (rec: Recorder) => void, n: number): Promise<number[]> {
-  // Warm-up: pipelines compiled, bind groups cached, buffers pooled.
-  gpu.run(record, label);
-  await gpu.sync();
-  const times: number[] = [];
-  const useTs = gpu.info.features.timestampQuery;
-  for (let i = 0; i < n; i++) {
-    if (useTs) {
-      gpu.profiler.enable(true);
-      gpu.run(record, label);
-      const t = await gpu.profiler.collect();
-      gpu.profiler.enable(false);
-      times.push(t.reduce((s, k) => s + k.totalMs, 0));
-    } else {
-      const t0 = performance.now();
-      gpu.run(record, label);
-      await gpu.device.queue.onSubmittedWorkDone();
-      times.push(performance.now() - t0);
-    }
-  }
-  await gpu.sync();
-  return times.sort((a, b) => a - b);
-}
-
-async function copyBandwidth(gpu: Gpu): Promise<number> {
-  const bytes = 64 << 20;
-  const a = gpu.tensor([bytes / 4]);
-  const b = gpu.tensor([bytes / 4]);
-  const t0 = performance.now();
-  const times: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    const s = performance.now();
-    gpu.run((rec) => rec.copy(a, b, bytes));
-    await gpu.device.queue.onSubmittedWorkDone();
-    times.push(performance.now() - s);
-  }
-  void t0;
-  a.release();
-  b.release();
-  times.sort((x, y) => x - y);
-  return (2 * bytes) / (times[Math.floor(times.length / 2)] / 1e3) / 1e9; // read + write
-}
 
 async function main() {
   const gpu = await Gpu.create({ label: 'bench' });
@@ -68,7 +25,7 @@ async function main() {
   for (const c of cases) {
     const inst = await c.setup(gpu);
     try {
-      const t = await timeIt(gpu, c.name, inst.record, reps);
+      const t = await gpuTimes(gpu, c.name, inst.record, reps);
       const med = t[Math.floor(t.length / 2)];
       const gbs = inst.bytes / (med / 1e3) / 1e9;
       const gflops = inst.flops / (med / 1e3) / 1e9;
