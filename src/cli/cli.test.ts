@@ -88,6 +88,25 @@ describe('edgewise generate on stories260K', () => {
     expect(ta.every((id) => Number.isInteger(id) && id >= 0 && id < 512)).toBe(true);
   }, 300_000);
 
+  it("--stop ends before the stop text; penalties give llama.cpp's penalised greedy", async () => {
+    const pen = { repeat: 1.3, frequency: 0.3, presence: 0.4, lastN: 64 };
+    const wantPen = await oracle.greedyPenalized(promptIds, 24, pen);
+    const stop = wantText.slice(12, 16);
+    const [stopped, plainStopped, penalised] = await Promise.all([
+      cli(['generate', '--model', MODEL, '--prompt', PROMPT, '--max-tokens', '32', '--temperature', '0', '--stop', 'never-seen', '--stop', stop, '--json']),
+      cli(['generate', '--model', MODEL, '--prompt', PROMPT, '--max-tokens', '32', '--temperature', '0', '--stop', stop]),
+      cli(['generate', '--model', MODEL, '--prompt', PROMPT, '--max-tokens', '24', '--temperature', '0', '--repeat-penalty', '1.3',
+        '--frequency-penalty', '0.3', '--presence-penalty', '0.4', '--repeat-last-n', '64', '--json']),
+    ]);
+    for (const r of [stopped, plainStopped, penalised]) expect(r.code, r.stderr).toBe(0);
+    const before = wantText.slice(0, wantText.indexOf(stop));
+    expect(lastJson(stopped).text).toBe(before);
+    expect(lastJson(stopped).stopped_by).toBe('stop_string');
+    expect(plainStopped.stdout).toBe(`${before}\n`);
+    expect(lastJson(penalised).tokens).toEqual(wantPen);
+    expect(wantPen).not.toEqual(want.slice(0, 24));
+  }, 300_000);
+
   it('bad input: one line on stderr, exit code 2', async () => {
     const cases: [string[], RegExp][] = [
       [['generate', '--model', '/nonexistent/model.gguf', '--prompt', 'x'], /model file not found: \/nonexistent\/model\.gguf/],
@@ -100,6 +119,8 @@ describe('edgewise generate on stories260K', () => {
       [['generate', '--model', MODEL, '--prompt-tokens', '1', '--chat'], /--chat needs --prompt/],
       [['generate', '--model', MODEL, '--prompt', 'x', '--chat'], /no chat template/],
       [['summon', '--model', MODEL], /unknown command 'summon'/],
+      [['generate', '--model', MODEL, '--prompt', 'x', '--repeat-penalty', '0'], /--repeat-penalty "0": must be > 0/],
+      [['generate', '--model', MODEL, '--prompt', 'x', '--stop', ''], /--stop needs a non-empty text/],
     ];
     const runs = await Promise.all(cases.map(([args]) => cli(args)));
     runs.forEach((r, i) => {

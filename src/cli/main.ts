@@ -34,6 +34,11 @@ const USAGE = `usage: edgewise generate --model <path|url> (--prompt TEXT | --pr
   --top-p P             default 0.95 (1: off)
   --min-p P             default 0.05 (0: off)
   --seed S              sampling seed (default: random)
+  --repeat-penalty P    llama.cpp's repeat penalty over the last --repeat-last-n tokens (default 1: off)
+  --presence-penalty P  subtracted once from each recent token's logit (default 0: off)
+  --frequency-penalty P subtracted once per occurrence among the recent tokens (default 0: off)
+  --repeat-last-n N     recent tokens (prompt and generated) the penalties count (default 64)
+  --stop TEXT           end generation at this text, which is not printed (repeatable)
   --ctx-size N          context length (default: prompt + max tokens, at most the model's)
   --json                print one JSON object as the last stdout line instead of streaming text
   -h, --help            this text`;
@@ -52,6 +57,7 @@ interface GenerateArgs {
   maxTokens: number;
   sampling: SamplingOptions;
   ctxSize: number | null;
+  stop: string[];
   json: boolean;
 }
 
@@ -81,6 +87,8 @@ function parseGenerateArgs(argv: string[]): GenerateArgs | 'help' {
         model: { type: 'string' }, prompt: { type: 'string' }, 'prompt-tokens': { type: 'string' }, chat: { type: 'boolean' },
         'max-tokens': { type: 'string' }, temperature: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' },
         'min-p': { type: 'string' }, seed: { type: 'string' }, 'ctx-size': { type: 'string' }, json: { type: 'boolean' },
+        'repeat-penalty': { type: 'string' }, 'presence-penalty': { type: 'string' }, 'frequency-penalty': { type: 'string' },
+        'repeat-last-n': { type: 'string' }, stop: { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -104,7 +112,15 @@ function parseGenerateArgs(argv: string[]): GenerateArgs | 'help' {
       topP: num('top-p', values['top-p'], 0.95, (x) => x > 0 && x <= 1, 'must be in (0, 1]'),
       minP: num('min-p', values['min-p'], 0.05, (x) => x >= 0 && x <= 1, 'must be in [0, 1]'),
       seed: num('seed', values.seed, Math.floor(Math.random() * 2 ** 32), (x) => int(x) && x < 2 ** 32, 'must be an integer in [0, 2^32)'),
+      repetitionPenalty: num('repeat-penalty', values['repeat-penalty'], 1, (x) => x > 0, 'must be > 0'),
+      presencePenalty: num('presence-penalty', values['presence-penalty'], 0, () => true, 'must be a number'),
+      frequencyPenalty: num('frequency-penalty', values['frequency-penalty'], 0, () => true, 'must be a number'),
+      penaltyLastN: num('repeat-last-n', values['repeat-last-n'], 64, int, 'must be an integer >= 0'),
     },
+    stop: (values.stop ?? []).map((s) => {
+      if (s === '') throw new UsageError('--stop needs a non-empty text');
+      return s;
+    }),
     ctxSize: values['ctx-size'] !== undefined ? num('ctx-size', values['ctx-size'], 0, (x) => int(x) && x >= 1, 'must be an integer >= 1') : null,
     json: values.json ?? false,
   };
@@ -156,20 +172,17 @@ async function generate(args: GenerateArgs): Promise<number> {
     release = () => { loaded.model.dispose(); loaded.weights.destroy(); };
     gen = new Generator(gpu, loaded.model);
 
-    const stream = tok.decodeStream();
-    let text = '';
     const result = await gen.generate(prompt, {
       maxTokens: args.maxTokens,
       sampling: args.sampling,
       stopTokens: [...tok.eog],
-      onToken: (id) => {
-        const piece = stream.push(id);
-        text += piece;
-        if (!args.json && piece) process.stdout.write(piece);
+      text: {
+        decoder: tok.decodeStream(),
+        stop: args.stop,
+        onText: (piece) => { if (!args.json) process.stdout.write(piece); },
       },
     });
-    const rest = stream.flush();
-    text += rest;
+    const text = result.text;
     const prefillTps = result.promptTokens / (result.ttftMs / 1000);
     const decodeTps = result.decodeSteps > 0 ? result.decodeSteps / (result.decodeMs / 1000) : 0;
     if (args.json) {
@@ -179,7 +192,7 @@ async function generate(args: GenerateArgs): Promise<number> {
         seed: args.sampling.seed, device: gpu.info.description || gpu.info.device,
       })}\n`);
     } else {
-      process.stdout.write(`${rest}\n`);
+      process.stdout.write('\n');
       process.stderr.write(`edgewise: ${prompt.length} prompt tokens at ${prefillTps.toFixed(1)} tok/s, ${result.tokens.length} generated at ${decodeTps.toFixed(1)} tok/s (${result.stoppedBy})\n`);
     }
     return 0;
