@@ -310,10 +310,46 @@ describe('chat page', { timeout: 1_800_000 }, () => {
     await page.waitForFunction(() => !document.getElementById('composer-error').hidden);
     assert.match(await page.textContent('#composer-error'), /broken\.png: the browser could not decode this image/);
     assert.equal(await page.isHidden('#drop-hint'), true);
+    // The attach button takes files too: a PNG and a short WebM clip made in the page.
+    const media = await page.evaluate(async () => {
+      const canvas = document.createElement('canvas');
+      canvas.width = 96; canvas.height = 64;
+      const ctx = canvas.getContext('2d');
+      const toB64 = async (blob) => {
+        const bytes = new Uint8Array(await blob.arrayBuffer());
+        let bin = '';
+        for (const b of bytes) bin += String.fromCharCode(b);
+        return btoa(bin);
+      };
+      ctx.fillStyle = '#30c080'; ctx.fillRect(0, 0, 96, 64);
+      const png = await toB64(await new Promise((r) => canvas.toBlob(r, 'image/png')));
+      const rec = new MediaRecorder(canvas.captureStream(20), { mimeType: 'video/webm;codecs=vp8' });
+      const parts = [];
+      rec.ondataavailable = (e) => parts.push(e.data);
+      const done = new Promise((r) => { rec.onstop = r; });
+      rec.start();
+      for (let i = 0; i < 12; i++) {
+        ctx.fillStyle = `hsl(${i * 30}, 70%, 50%)`; ctx.fillRect(0, 0, 96, 64);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      rec.stop();
+      await done;
+      return { png, webm: await toB64(new Blob(parts, { type: 'video/webm' })) };
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'chat-media-'));
+    try {
+      writeFileSync(join(dir, 'button.png'), Buffer.from(media.png, 'base64'));
+      writeFileSync(join(dir, 'clip.webm'), Buffer.from(media.webm, 'base64'));
+      await page.setInputFiles('#attach-input', [join(dir, 'button.png'), join(dir, 'clip.webm')]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    await page.waitForFunction(() => document.querySelectorAll('#thumbs .thumb').length === 4, null, { timeout: 30_000 });
+    assert.deepEqual(await page.locator('#thumbs .thumb .kind').allTextContents(), ['image', 'image', 'image', 'video']);
     await screenshot(page, 'chat-attach');
-    // Remove one, send with the other.
+    // Remove one, send with the rest.
     await page.click('#thumbs .thumb:first-child button');
-    assert.equal(await page.locator('#thumbs .thumb').count(), 1);
+    assert.equal(await page.locator('#thumbs .thumb').count(), 3);
     await page.fill('#prompt', 'What is in this picture?');
     await page.press('#prompt', 'Enter');
     const { state } = await followReply();
@@ -321,7 +357,7 @@ describe('chat page', { timeout: 1_800_000 }, () => {
     const err = await lastReply().locator('.turn-error').textContent();
     assert.match(err, /This model reads text only/);
     assert.match(err, /vision/);
-    assert.equal(await page.locator('#messages article.msg.user .attachments img').count(), 1);
+    assert.equal(await page.locator('#messages article.msg.user .attachments img').count(), 3);
     await screenshot(page, 'chat-image-refused');
   });
 

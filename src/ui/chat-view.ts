@@ -49,7 +49,10 @@ function attachmentStrip(atts: readonly StoredAttachment[]): HTMLElement {
     img.src = a.thumbUrl;
     img.alt = a.name;
     img.title = a.kind === 'video' ? `${a.name} (video)` : a.name;
-    box.append(img);
+    const item = el('span', 'att');
+    item.append(img);
+    if (a.kind === 'video') item.append(el('span', 'kind', 'video'));
+    box.append(item);
   }
   return box;
 }
