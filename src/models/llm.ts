@@ -69,7 +69,7 @@ export function languageModelBuffers(hp: LlmHparams, opts: LlmOptions): ModelBuf
   add('k', [B, nHeadKv, headDim]);
   add('v', [B, nHeadKv, headDim]);
   add('att', [B, nHead, headDim]);
-  add('gate', [B, nFf]);
+  add('gate', [B, 2 * nFf]); // [gate | up] per row when the FFN's projections are fused
   add('up', [B, nFf]);
   add('act', [B, nFf]);
   add('tmp', [B, nEmbd]);
@@ -161,18 +161,47 @@ export class LanguageModel {
   forward(rec: Recorder, tokens: ArrayLike<number>, pos0: number): Tensor {
     const { gpu, hp, weights: W } = this;
     const T = tokens.length;
-    if (T < 1 || T > this.opts.maxBatch) throw new ShapeError('forward', `batch of ${T} tokens; this instance takes 1..${this.opts.maxBatch}`);
-    if (pos0 + T > this.opts.contextLength) {
-      throw new ShapeError('forward', `positions ${pos0}..${pos0 + T - 1} exceed the context length ${this.opts.contextLength}`, { pos0, T, contextLength: this.opts.contextLength });
-    }
+    this.checkBatch(T, pos0);
     for (let i = 0; i < T; i++) {
       if (!(tokens[i] >= 0 && tokens[i] < hp.vocabSize)) throw new ShapeError('forward', `token id ${tokens[i]} is outside the vocabulary of ${hp.vocabSize}`, { token: tokens[i] });
     }
     const ws = this.ws;
-    const { nEmbd, nHead, nHeadKv, headDim, nFf } = hp;
     gpu.write(ws.ids, new Uint8Array(Uint32Array.from(tokens).buffer));
+    getRowsFromParts(gpu, rec, W.parts('token_embd.weight'), ws.ids.view([T]), ws.x.view([T, hp.nEmbd]), hp.arch.embedScale ? { scale: Math.sqrt(hp.nEmbd) } : {});
+    return this.layers(rec, T, pos0, true);
+  }
+
+  /**
+   * The forward pass over embeddings given directly instead of token ids: `embeddings` F32 [T, nEmbd],
+   * e.g. an image's soft tokens from the vision projector, copied in as they are (llama.cpp scales only
+   * looked-up token embeddings, gemma's sqrt(nEmbd) included). With `causal: false` every row also sees
+   * the rows after it in this batch (gemma3's bidirectional attention within one image), and everything
+   * before pos0 as usual.
+   */
+  forwardEmbeddings(rec: Recorder, embeddings: Tensor, pos0: number, opts: { causal: boolean }): Tensor {
+    const { nEmbd } = this.hp;
+    if (embeddings.dtype !== 'F32' || embeddings.shape.length !== 2 || embeddings.shape[1] !== nEmbd) {
+      throw new ShapeError('forward', `embeddings are ${embeddings.dtype}[${embeddings.shape.join(', ')}], expected F32[T, ${nEmbd}]`, { shape: embeddings.shape, nEmbd });
+    }
+    const T = embeddings.shape[0];
+    this.checkBatch(T, pos0);
+    rec.copy(embeddings, this.ws.x, T * nEmbd * 4);
+    return this.layers(rec, T, pos0, opts.causal);
+  }
+
+  private checkBatch(T: number, pos0: number): void {
+    if (T < 1 || T > this.opts.maxBatch) throw new ShapeError('forward', `batch of ${T} tokens; this instance takes 1..${this.opts.maxBatch}`);
+    if (pos0 + T > this.opts.contextLength) {
+      throw new ShapeError('forward', `positions ${pos0}..${pos0 + T - 1} exceed the context length ${this.opts.contextLength}`, { pos0, T, contextLength: this.opts.contextLength });
+    }
+  }
+
+  /** Every layer and the last row's logits, for T rows whose input embeddings are already in ws.x. */
+  private layers(rec: Recorder, T: number, pos0: number, causal: boolean): Tensor {
+    const { gpu, hp, weights: W } = this;
+    const ws = this.ws;
+    const { nEmbd, nHead, nHeadKv, headDim, nFf } = hp;
     gpu.write(ws.pos, new Uint8Array(Uint32Array.from({ length: T }, (_, i) => pos0 + i).buffer));
-    const ids = ws.ids.view([T]);
     const pos = ws.pos.view([T]);
     const x = ws.x.view([T, nEmbd]);
     const h = ws.h.view([T, nEmbd]);
@@ -185,8 +214,6 @@ export class LanguageModel {
     const act = ws.act.view([T, nFf]);
     const tmp = ws.tmp.view([T, nEmbd]);
     const eps = hp.rmsEps;
-
-    getRowsFromParts(gpu, rec, W.parts('token_embd.weight'), ids, x, hp.arch.embedScale ? { scale: Math.sqrt(nEmbd) } : {});
 
     for (let l = 0; l < hp.nLayer; l++) {
       const p = `blk.${l}.`;
@@ -205,7 +232,7 @@ export class LanguageModel {
       rope(gpu, rec, k, pos, this.kCache[l], { ...ro, outOffset: pos0 * nHeadKv * headDim });
       writeKv(gpu, rec, v, this.vCache[l], { offsetTokens: pos0 });
       attention(gpu, rec, q, this.kCache[l], this.vCache[l], att, {
-        kvLen: pos0 + T, pos0, causal: true, scale: hp.attnScale,
+        kvLen: pos0 + T, pos0, causal, scale: hp.attnScale,
         slidingWindow: this.isSwaLayer(l) ? hp.slidingWindow : 0,
         softcap: hp.attnLogitSoftcap || undefined,
       });
@@ -241,9 +268,20 @@ export class LanguageModel {
   private ffn(rec: Recorder, p: string, h: Tensor, gate: Tensor, up: Tensor, act: Tensor): void {
     const W = this.weights;
     const bias = (n: string) => (W.has(p + n) ? W.get(p + n) : undefined);
+    const T = h.shape[0];
+    const nFf = this.hp.nFf;
+    const table = !!this.opts.llamaCppActivationRounding;
+    if (W.has(`${p}ffn_gate_up.weight`)) {
+      // One matmul into [T, gate | up], the gated activation reading the two halves of each row.
+      const gu = this.ws.gate.view([T, 2 * nFf]);
+      this.linear(rec, h, W.get(`${p}ffn_gate_up.weight`), gu);
+      if (this.hp.arch.ffnAct === 'gelu') geglu(this.gpu, rec, gu, null, act, { llamaCppF16Table: table });
+      else swiglu(this.gpu, rec, gu, null, act);
+      return;
+    }
     this.linear(rec, h, W.get(`${p}ffn_gate.weight`), gate, { bias: bias('ffn_gate.bias') });
     this.linear(rec, h, W.get(`${p}ffn_up.weight`), up, { bias: bias('ffn_up.bias') });
-    if (this.hp.arch.ffnAct === 'gelu') geglu(this.gpu, rec, gate, up, act, { llamaCppF16Table: !!this.opts.llamaCppActivationRounding });
+    if (this.hp.arch.ffnAct === 'gelu') geglu(this.gpu, rec, gate, up, act, { llamaCppF16Table: table });
     else swiglu(this.gpu, rec, gate, up, act);
   }
 
