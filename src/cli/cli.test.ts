@@ -90,12 +90,14 @@ describe('edgewise generate on stories260K', () => {
 
   it("--stop ends before the stop text; penalties give llama.cpp's penalised greedy", async () => {
     const pen = { repeat: 1.3, frequency: 0.3, presence: 0.4, lastN: 64 };
-    const wantPen = await oracle.greedyPenalized(promptIds, 24, pen);
+    const wantPen = await oracle.greedyPenalized(promptIds, 48, pen);
+    // Over 48 tokens the penalties change llama.cpp's own greedy continuation (over 24 they do not yet).
+    expect(wantPen).not.toEqual(await oracle.greedy(promptIds, 48));
     const stop = wantText.slice(12, 16);
     const [stopped, plainStopped, penalised] = await Promise.all([
       cli(['generate', '--model', MODEL, '--prompt', PROMPT, '--max-tokens', '32', '--temperature', '0', '--stop', 'never-seen', '--stop', stop, '--json']),
       cli(['generate', '--model', MODEL, '--prompt', PROMPT, '--max-tokens', '32', '--temperature', '0', '--stop', stop]),
-      cli(['generate', '--model', MODEL, '--prompt', PROMPT, '--max-tokens', '24', '--temperature', '0', '--repeat-penalty', '1.3',
+      cli(['generate', '--model', MODEL, '--prompt', PROMPT, '--max-tokens', '48', '--temperature', '0', '--repeat-penalty', '1.3',
         '--frequency-penalty', '0.3', '--presence-penalty', '0.4', '--repeat-last-n', '64', '--json']),
     ]);
     for (const r of [stopped, plainStopped, penalised]) expect(r.code, r.stderr).toBe(0);
@@ -104,7 +106,6 @@ describe('edgewise generate on stories260K', () => {
     expect(lastJson(stopped).stopped_by).toBe('stop_string');
     expect(plainStopped.stdout).toBe(`${before}\n`);
     expect(lastJson(penalised).tokens).toEqual(wantPen);
-    expect(wantPen).not.toEqual(want.slice(0, 24));
   }, 300_000);
 
   it('bad input: one line on stderr, exit code 2', async () => {
