@@ -1,11 +1,15 @@
 // GGUF mutation fuzzer, as many cases as asked, over the shared model files and generated ones:
 //   npx tsx scripts/fuzz-gguf.ts [COUNT=10000] [--seed N] [--timeout MS] [--models DIR] [--only NAME]
-// Prints the case counts per outcome and every contract failure (a non-typed error, a hang, a read
-// past the end of the file) with the case seed that reproduces it; exits 1 if there was any.
+//                                [--heap MB (default 512)] [--in-process]
+// Each case runs in a worker thread with a heap limit (unless --in-process), so a runaway allocation
+// is reported as an OOM and a synchronous loop as a HANG instead of taking the run down. Prints the
+// case counts per outcome and every contract failure (a non-typed error, a hang, an OOM, a read past
+// the end of the file) with the case seed that reproduces it; exits 1 if there was any.
 
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatFuzzReport, fuzzGguf, generatedFuzzSeeds, type FuzzSeed } from '../src/testing/gguf-fuzz.ts';
+import { fuzzGgufIsolated } from '../src/testing/gguf-fuzz-isolated.ts';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
@@ -14,6 +18,8 @@ const seed = Number(flag('--seed') ?? Date.now() % 1e6);
 const timeoutMs = Number(flag('--timeout') ?? 5000);
 const dir = flag('--models') ?? join(import.meta.dirname, '../../shared/models');
 const only = flag('--only');
+const heapMb = Number(flag('--heap') ?? 512);
+const inProcess = args.includes('--in-process');
 
 const seeds: FuzzSeed[] = [];
 if (existsSync(dir)) {
@@ -24,10 +30,10 @@ if (existsSync(dir)) {
 seeds.push(...generatedFuzzSeeds());
 const chosen = only ? seeds.filter((s) => s.name.includes(only)) : seeds;
 
-console.log(`fuzzing ${count} cases, seed ${seed}, over ${chosen.length} files: ${chosen.map((s) => s.name).join(', ')}`);
+console.log(`fuzzing ${count} cases, seed ${seed}, ${inProcess ? 'in process' : `each in a worker with a ${heapMb} MiB heap`}, over ${chosen.length} files: ${chosen.map((s) => s.name).join(', ')}`);
 let last = Date.now();
-const report = await fuzzGguf(chosen, {
-  cases: count, seed, timeoutMs,
+const report = await (inProcess ? fuzzGguf : fuzzGgufIsolated)(chosen, {
+  cases: count, seed, timeoutMs, heapMb,
   onCase: (i) => {
     if (Date.now() - last > 10_000) {
       last = Date.now();

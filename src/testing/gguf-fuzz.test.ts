@@ -1,7 +1,9 @@
 // The GGUF mutation fuzzer, bounded for CI: 1,500 seeded mutations over the shared model files and
-// generated ones, through the parser, the vocabulary reader and the model checks. Every case must be
-// accepted or refused with a typed EdgewiseError, within its time bound, reading nothing outside the
-// file. scripts/fuzz-gguf.ts runs as many more as asked.
+// generated ones, through the parser, the vocabulary reader, the model checks and the tokenizer. Every
+// case must be accepted or refused with a typed EdgewiseError, within its time bound, reading nothing
+// outside the file. The CI run is in process (a runaway case fails it by timing out or crashing the test
+// worker); scripts/fuzz-gguf.ts runs as many more as asked, each case in a heap-limited child process
+// that turns those into a HANG or an OOM naming the case, which the last test here checks.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +13,7 @@ import { ByteWriter } from '../formats/gguf-writer.ts';
 import { GGUF_MAGIC } from '../formats/gguf.ts';
 import { EdgewiseError } from '../errors.ts';
 import { formatFuzzReport, fuzzGguf, generatedFuzzSeeds, ggufLayout, MUTATION_KINDS, mutate, runFuzzCase, type FuzzSeed } from './gguf-fuzz.ts';
+import { fuzzGgufIsolated, isolatedSelfTest } from './gguf-fuzz-isolated.ts';
 import { Rng } from './rng.ts';
 
 const MODELS = resolve(fileURLToPath(new URL('../../', import.meta.url)), '../shared/models');
@@ -102,5 +105,16 @@ describe('GGUF mutation fuzzer', () => {
     expect(crash.error).not.toBeInstanceOf(EdgewiseError);
     const hang = await runFuzzCase(good, { timeoutMs: 200, wrapSource: (src) => ({ ...src, read: () => new Promise<Uint8Array>(() => {}) }) });
     expect(hang).toMatchObject({ outcome: 'HANG', failed: true });
+  });
+
+  it('isolated runs: a synchronous spin is a HANG, a runaway allocation an OOM, and cases match the in-process run', { timeout: 180_000 }, async () => {
+    expect(await isolatedSelfTest('spin', { boundMs: 500, heapMb: 64 })).toBe('HANG');
+    expect(await isolatedSelfTest('allocate', { boundMs: 60_000, heapMb: 64 })).toBe('OOM');
+    const gen = generatedFuzzSeeds();
+    const opts = { cases: 60, seed: 99, timeoutMs: 5000, initialWindow: 4096 };
+    const inProcess = await fuzzGguf(gen, opts);
+    const isolated = await fuzzGgufIsolated(gen, { ...opts, heapMb: 256 });
+    expect(isolated.failures).toEqual([]);
+    expect(new Map([...isolated.outcomes].sort())).toEqual(new Map([...inProcess.outcomes].sort()));
   });
 });
