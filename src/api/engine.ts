@@ -15,7 +15,7 @@ import { Generator, type GenerateResult, type StopReason } from '../runtime/gene
 import { loadTokenizer, type TextTokenizer } from '../tokenizer/tokenizer.ts';
 import { Channel } from './channel.ts';
 import { abortedError, ApiError, invalidRequest } from './errors.ts';
-import { openModelSource } from './model-source.ts';
+import { checkSourceOptions, openModelSource } from './model-source.ts';
 import { fitChat, fitRaw, type OverflowPolicy } from './prompt.ts';
 import { RequestQueue } from './request-queue.ts';
 import type {
@@ -144,9 +144,7 @@ export class InThreadEngine implements Engine {
     if (opts.mmproj !== undefined) {
       throw invalidRequest('mmproj: this engine has no vision encoder path yet; load the text model alone', 'mmproj', 'vision_unsupported');
     }
-    if (opts.sha256 !== undefined) {
-      throw invalidRequest('sha256: checksums are checked by the model cache, which this engine does not have yet; leave it out', 'sha256', 'unsupported');
-    }
+    checkSourceOptions(opts);
     return this.queue.run(() => this.load(opts, policy), opts.signal, 'loadModel');
   }
 
@@ -158,7 +156,7 @@ export class InThreadEngine implements Engine {
     const gpu = await this.device();
     let opened;
     try {
-      opened = await openModelSource(opts.model);
+      opened = await openModelSource(opts.model, { cache: opts.cache, sha256: opts.sha256, onProgress: progress, signal });
     } catch (e) {
       throw asApiError(e, 'cannot open the model');
     }

@@ -114,6 +114,8 @@ export interface CompletionChunk {
 export type ModelSource = string | Blob;
 
 export interface LoadProgress {
+  /** fetch: bytes downloaded into the model cache; cache: bytes read back from it (a resumed download's
+   *  stored part, or a cached file checked against sha256); parse; upload: weight bytes on the GPU. */
   stage: 'fetch' | 'cache' | 'parse' | 'upload' | 'compile' | 'ready';
   loadedBytes: number;
   totalBytes: number;
@@ -129,8 +131,14 @@ export interface LoadModelOptions {
   /** Name reported in responses; defaults to the file name. */
   id?: string;
   contextLength?: number;
-  /** Expected sha256 (hex) of the model file; checked after download. */
+  /** Expected sha256 (hex) of the model file (one file, not a split model): a download is checked as
+   *  it is stored and a cached copy before it is used (a mismatch is re-fetched once, then refused);
+   *  a File/Blob or path is checked before it is parsed. */
   sha256?: string;
+  /** Keep downloaded files so the next load reads no network (browser: Cache Storage; Node: a
+   *  directory, `dir` or $EDGEWISE_CACHE_DIR or ~/.cache/edgewise). Default: on for hf:// and for URLs
+   *  of another host than the page (or than localhost); off for the page's own server. */
+  cache?: boolean | { dir?: string };
   onProgress?: (p: LoadProgress) => void;
   signal?: AbortSignal;
   /** 'error' (default): a request that does not fit the context is refused; 'truncate': the oldest

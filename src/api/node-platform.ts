@@ -1,0 +1,6 @@
+// What the API needs from Node alone: GGUF files by path and the directory model cache. model-source.ts
+// imports this module dynamically, only in Node; the browser build of the library (vite.lib.config.ts)
+// replaces it with node-platform.browser.ts so no node:* module reaches a browser bundle.
+
+export { openGgufPath } from '../formats/gguf-node.ts';
+export { DirectoryModelStore, defaultCacheDir } from './model-store-dir.ts';
