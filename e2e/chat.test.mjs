@@ -341,10 +341,11 @@ describe('chat page', { timeout: 1_800_000 }, () => {
       writeFileSync(join(dir, 'button.png'), Buffer.from(media.png, 'base64'));
       writeFileSync(join(dir, 'clip.webm'), Buffer.from(media.webm, 'base64'));
       await page.setInputFiles('#attach-input', [join(dir, 'button.png'), join(dir, 'clip.webm')]);
+      // The page reads the files after the input changes: keep them until the thumbnails are there.
+      await page.waitForFunction(() => document.querySelectorAll('#thumbs .thumb').length === 4, null, { timeout: 30_000 });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-    await page.waitForFunction(() => document.querySelectorAll('#thumbs .thumb').length === 4, null, { timeout: 30_000 });
     assert.deepEqual(await page.locator('#thumbs .thumb .kind').allTextContents(), ['image', 'image', 'image', 'video']);
     await screenshot(page, 'chat-attach');
     // Remove one, send with the rest.

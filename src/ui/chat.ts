@@ -102,7 +102,8 @@ function renderAll(): void {
 
 function savedState(t: ChatTurn): TurnState {
   if (t.error) return 'error';
-  return t.stats?.finish === 'abort' ? 'stopped' : 'done';
+  // No stats: the page went away while the reply was streaming; what was saved of it is kept.
+  return !t.stats || t.stats.finish === 'abort' ? 'stopped' : 'done';
 }
 
 function scrollToEnd(force = false): void {
@@ -354,10 +355,18 @@ async function runReply(turn: ChatTurn): Promise<void> {
   scrollToEnd(true);
 
   let frame = 0;
+  let lastSave = performance.now();
+  const current = () => chat.turns.includes(turn);
   const repaint = () => {
     frame = 0;
+    if (!current()) return;
     showTurn(turn, 'streaming');
     scrollToEnd();
+    // Save the reply as it grows, so a reload mid-stream keeps what was written.
+    if (performance.now() - lastSave > 1000) {
+      lastSave = performance.now();
+      persist();
+    }
   };
   const t0 = performance.now();
   let tFirst: number | null = null;
@@ -392,6 +401,11 @@ async function runReply(turn: ChatTurn): Promise<void> {
   } finally {
     if (frame) cancelAnimationFrame(frame);
     if (generating === ctrl) generating = null;
+  }
+  // Cleared while it ran: the turn is gone from the conversation, and from the screen.
+  if (!current()) {
+    updateComposer();
+    return;
   }
   turn.stats = turn.error ? undefined : statsFrom(usage, finish, chunks, t0, tFirst, performance.now());
   if (turn.error && /device (was )?lost/i.test(turn.error.message)) {
@@ -495,6 +509,12 @@ function wire(): void {
     ui.prompt.style.height = `${Math.min(ui.prompt.scrollHeight, 192)}px`;
   });
   ui.stopBtn.addEventListener('click', stopGenerating);
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && generating) {
+      e.preventDefault();
+      stopGenerating();
+    }
+  });
   ui.clearBtn.addEventListener('click', () => void clearConversation());
 
   ui.attachBtn.addEventListener('click', () => ui.attachInput.click());

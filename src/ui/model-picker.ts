@@ -109,9 +109,16 @@ export class ModelList {
     if (check === 'unverified') badges.append(el('span', 'badge warn', 'unverified file'));
     info.append(head, badges, el('p', 'about', m.about));
     li.append(radio, info);
-    li.addEventListener('click', () => {
+    const pick = () => {
+      if (this.selected === m.id) return;
       this.select(m.id);
       this.onPick(m.id);
+    };
+    li.addEventListener('click', pick);
+    // Arrow keys move a radio group's checked item without a click.
+    radio.addEventListener('change', () => {
+      pick();
+      this.root.querySelector<HTMLInputElement>(`li[data-id="${CSS.escape(m.id)}"] input`)?.focus();
     });
     return li;
   }
