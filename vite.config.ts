@@ -20,6 +20,7 @@ export default defineConfig({
       input: {
         index: resolve(__dirname, 'index.html'),
         kernels: resolve(__dirname, 'kernels.html'),
+        bench: resolve(__dirname, 'bench.html'),
       },
     },
   },
