@@ -8,6 +8,7 @@ import type { GgmlTypeName } from '../src/formats/ggml-types.ts';
 import { quantize } from '../src/formats/quantize.ts';
 import { matmul, matmulCost } from '../src/kernels/matmul.ts';
 import { Rng } from '../src/testing/rng.ts';
+import { copyBandwidth as measureCopyBandwidth, median } from '../src/bench/measure.ts';
 
 /** Milliseconds per run of `record`, sorted ascending, after one warm-up run (pipelines compiled,
  *  bind groups cached, buffers pooled). */
@@ -34,29 +35,12 @@ export async function gpuTimes(gpu: Gpu, label: string, record: (rec: Recorder) 
   return times.sort((a, b) => a - b);
 }
 
-export const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-};
+export { median };
 
-/** Buffer-to-buffer copy of 64 MiB on the device, median of 5: GB/s counting bytes read plus written. */
+/** GB/s of 64 MiB buffer-to-buffer copies on the device, read + write, median of 5 (src/bench/measure.ts,
+ *  shared with the benchmark page). */
 export async function copyBandwidth(gpu: Gpu): Promise<number> {
-  const bytes = 64 << 20;
-  const a = gpu.tensor([bytes / 4]);
-  const b = gpu.tensor([bytes / 4]);
-  const times: number[] = [];
-  try {
-    for (let i = 0; i < 6; i++) {
-      const s = performance.now();
-      gpu.run((rec) => rec.copy(a, b, bytes));
-      await gpu.device.queue.onSubmittedWorkDone();
-      if (i > 0) times.push(performance.now() - s); // the first copy also pays for first touch
-    }
-  } finally {
-    a.release();
-    b.release();
-  }
-  return (2 * bytes) / (median(times) / 1e3) / 1e9;
+  return (await measureCopyBandwidth(gpu)).gbPerS;
 }
 
 export interface MatmulRate {
