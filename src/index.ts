@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 // The package entry: createEngine and the API's types.
 //
 // In a browser page the engine runs in a dedicated Web Worker by default (the page never stalls while
