@@ -31,7 +31,7 @@ export interface ChatTurn {
   /** Generated token ids (text-completion mode reports them). */
   tokens?: number[];
   stats?: ReplyStats;
-  error?: { name: string; message: string };
+  error?: { name: string; message: string; code?: string };
   /** The model that wrote an assistant turn. */
   model?: string;
   /** Set on user turns whose attachments did not fit the storage quota. */

@@ -3,6 +3,7 @@
 
 import type { ChatTurn, ReplyStats, StoredAttachment } from './chat-store.ts';
 import { formatDuration } from './format.ts';
+import { explainError } from './explain-error.ts';
 import { renderMarkdownInto } from './markdown.ts';
 
 export type TurnState = 'streaming' | 'done' | 'stopped' | 'error';
@@ -21,25 +22,6 @@ export function statsText(s: ReplyStats): string {
   if (s.prefillTokensPerS > 0) parts.push(`prompt ${s.promptTokens} tok at ${s.prefillTokensPerS.toFixed(s.prefillTokensPerS < 10 ? 1 : 0)} tok/s`);
   if (s.cachedPromptTokens > 0) parts.push(`${s.cachedPromptTokens} of them cached`);
   return parts.join(' · ');
-}
-
-/** What went wrong, in words a user can act on, from an error's name and message. */
-export function explainError(e: { name: string; message: string }, fallbackTitle = 'The model could not answer'): { title: string; detail: string } {
-  const m = e.message;
-  if (/image|video|vision|mmproj|projector/i.test(m) && /text[- ]only|no (vision|projector|mmproj)|does not (accept|support|read)|cannot (see|read)|not a vision/i.test(m)) {
-    return { title: 'This model reads text only', detail: /vision model/i.test(m) ? m : `${m} — load a vision model (SmolVLM, Gemma 3 with its projector) to ask about images.` };
-  }
-  if (e.name === 'DeviceLimitError' || /device limit|exceeds|maxBufferSize|maxStorageBufferBindingSize/i.test(m)) {
-    return { title: 'The model does not fit this GPU', detail: m };
-  }
-  if (e.name === 'DeviceLostError' || /device (was )?lost/i.test(m)) {
-    return { title: 'The GPU device was lost', detail: `${m} — load the model again to continue.` };
-  }
-  if (/context_length_exceeded|context of \d+/i.test(m)) {
-    return { title: 'The conversation no longer fits the model’s context', detail: `${m} — clear the conversation or ask for fewer tokens.` };
-  }
-  if (/out[- ]of[- ]memory/i.test(m)) return { title: 'The GPU ran out of memory', detail: m };
-  return { title: fallbackTitle, detail: m };
 }
 
 function attachmentStrip(atts: readonly StoredAttachment[]): HTMLElement {

@@ -6,7 +6,8 @@ import { createEngine } from '../index.ts';
 import type { ChatMessage, ContentPart, Engine, FinishReason, ModelInfo, Usage } from '../api/types.ts';
 import { AttachmentError, mediaFiles, readAttachment, type PendingAttachment } from './attachments.ts';
 import { loadChat, newTurnId, saveChat, type ChatTurn, type ReplyStats, type SavedChat } from './chat-store.ts';
-import { el, explainError, renderTurn, updateTurn, type TurnState } from './chat-view.ts';
+import { el, renderTurn, updateTurn, type TurnState } from './chat-view.ts';
+import { explainError } from './explain-error.ts';
 import { formatBytes } from './format.ts';
 import { Availability, ModelList, ProgressView } from './model-picker.ts';
 import { findModel, registry, type RegistryModel } from './registry.ts';
@@ -170,8 +171,8 @@ function updateLoadButton(): void {
 }
 
 function showLoadError(e: unknown, fallbackTitle = 'The model could not be loaded'): void {
-  const err = e as { name?: string; message?: string };
-  const { title, detail } = explainError({ name: err.name ?? 'Error', message: err.message ?? String(e) }, fallbackTitle);
+  const err = e as { name?: string; message?: string; code?: string };
+  const { title, detail } = explainError({ name: err.name ?? 'Error', message: err.message ?? String(e), code: err.code }, fallbackTitle);
   const h = el('h3', '', title);
   ui.loadError.replaceChildren(h, el('p', '', detail));
   if (title === 'The model does not fit this GPU' || title === 'The GPU ran out of memory') {
@@ -395,9 +396,9 @@ async function runReply(turn: ChatTurn): Promise<void> {
     }
     if (ctrl.signal.aborted) finish = 'abort';
   } catch (e) {
-    const err = e as { name?: string; message?: string };
+    const err = e as { name?: string; message?: string; code?: string };
     if (ctrl.signal.aborted) finish = 'abort';
-    else turn.error = { name: err.name ?? 'Error', message: err.message ?? String(e) };
+    else turn.error = { name: err.name ?? 'Error', message: err.message ?? String(e), ...(typeof err.code === 'string' ? { code: err.code } : {}) };
   } finally {
     if (frame) cancelAnimationFrame(frame);
     if (generating === ctrl) generating = null;
@@ -408,7 +409,7 @@ async function runReply(turn: ChatTurn): Promise<void> {
     return;
   }
   turn.stats = turn.error ? undefined : statsFrom(usage, finish, chunks, t0, tFirst, performance.now());
-  if (turn.error && /device (was )?lost/i.test(turn.error.message)) {
+  if (turn.error && (turn.error.code === 'DeviceLostError' || /device (was )?lost/i.test(turn.error.message))) {
     loaded = null;
     picker.setLoaded(null);
     setModelState('none');
