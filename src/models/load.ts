@@ -238,6 +238,30 @@ interface WeightPiece {
   bytes: number;
   /** Set for a row part of a table too large for one binding: its first row. */
   row0?: number;
+  /** Set when the buffer is two tensors back to back (ffn gate and up): the second one's bytes follow. */
+  then?: { info: GgufTensorInfo; start: number; bytes: number };
+}
+
+/**
+ * ffn_gate and ffn_up become one [gate; up] weight (phi3's file already stores it so), so the FFN's two
+ * input projections are one matmul and the gated activation reads the halves of its output. Only where
+ * both have one type, no biases, and the pair fits one binding; else they stay apart.
+ */
+function fuseGateUp(gguf: Gguf, hp: LlmHparams, pieces: WeightPiece[], partLimit: number): WeightPiece[] {
+  const byName = new Map(pieces.map((p) => [p.name, p]));
+  const drop = new Set<string>();
+  const fused: WeightPiece[] = [];
+  for (let l = 0; l < hp.nLayer; l++) {
+    const p = `blk.${l}.`;
+    const g = byName.get(`${p}ffn_gate.weight`), u = byName.get(`${p}ffn_up.weight`);
+    if (!g || !u || g.then || u.then || g.row0 !== undefined || u.row0 !== undefined) continue;
+    if (g.info.type !== u.info.type || g.shape[0] !== u.shape[0] || g.shape[1] !== u.shape[1]) continue;
+    if (gguf.tensor(`${p}ffn_gate.bias`) || gguf.tensor(`${p}ffn_up.bias`) || g.bytes + u.bytes > partLimit) continue;
+    drop.add(g.name).add(u.name);
+    fused.push({ name: `${p}ffn_gate_up.weight`, shape: [2 * g.shape[0], g.shape[1]], info: g.info, start: g.start, bytes: g.bytes + u.bytes,
+      then: { info: u.info, start: u.start, bytes: u.bytes } });
+  }
+  return [...pieces.filter((p) => !drop.has(p.name)), ...fused];
 }
 
 /** Tables that may be held in row parts (the vocabulary-sized ones; the kernels that read them take
@@ -253,6 +277,10 @@ export function weightPartLimit(limits: { maxStorageBufferBindingSize: number; m
 }
 
 function weightPieces(gguf: Gguf, hp: LlmHparams, partLimit = Infinity): WeightPiece[] {
+  return fuseGateUp(gguf, hp, tensorPieces(gguf, hp, partLimit), partLimit);
+}
+
+function tensorPieces(gguf: Gguf, hp: LlmHparams, partLimit: number): WeightPiece[] {
   const out: WeightPiece[] = [];
   for (const info of gguf.tensors) {
     if (ROW_SPLITTABLE.has(info.name) && info.shape.length === 2 && info.byteLength > partLimit) {
@@ -356,12 +384,17 @@ export async function uploadWeights(
         list.push({ row0: p.row0, t });
         split.set(p.name, list);
       }
-      for (let at = 0; at < p.bytes; at += readChunkBytes) {
-        const n = Math.min(readChunkBytes, p.bytes - at);
-        const bytes = await gguf.readTensorRange(p.info, p.start + at, n);
-        gpu.write(t, bytes, at);
-        loaded += n;
-        onProgress?.({ stage: 'weights', loadedBytes: loaded, totalBytes: total, tensor: p.name });
+      const first = p.then ? p.bytes - p.then.bytes : p.bytes;
+      const sources: { info: GgufTensorInfo; start: number; base: number; len: number }[] = [{ info: p.info, start: p.start, base: 0, len: first }];
+      if (p.then) sources.push({ info: p.then.info, start: p.then.start, base: first, len: p.then.bytes });
+      for (const { info: srcInfo, start, base, len } of sources) {
+        for (let at = 0; at < len; at += readChunkBytes) {
+          const n = Math.min(readChunkBytes, len - at);
+          const bytes = await gguf.readTensorRange(srcInfo, start + at, n);
+          gpu.write(t, bytes, base + at);
+          loaded += n;
+          onProgress?.({ stage: 'weights', loadedBytes: loaded, totalBytes: total, tensor: p.name });
+        }
       }
     }
   } catch (e) {
