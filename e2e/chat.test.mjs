@@ -400,6 +400,32 @@ describe('chat page', { timeout: 1_800_000 }, () => {
     }
   });
 
+  test('a model larger than the GPU allows is refused with a page that says so', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chat-big-'));
+    try {
+      const limit = await page.evaluate(async () => {
+        const a = await navigator.gpu.requestAdapter();
+        return Math.max(a.limits.maxStorageBufferBindingSize, a.limits.maxBufferSize);
+      });
+      const big = join(dir, 'too-big.gguf');
+      const made = JSON.parse(execFileSync(join(root, 'node_modules/.bin/tsx'), [join(root, 'e2e/oversized-model.ts'), big, String(limit)], { cwd: root, encoding: 'utf8' }).trim().split('\n').at(-1));
+      assert.ok(made.tensorBytes > limit);
+      await page.setInputFiles('#local-model', big);
+      await page.click('#load-local-btn');
+      await waitModel('error');
+      const err = await page.textContent('#load-error');
+      assert.match(err, /The model does not fit this GPU/);
+      assert.match(err, new RegExp(made.tensor.replaceAll('.', '\\.')));
+      assert.match(err, /smaller model/);
+      console.log(`refused: ${made.tensor} of ${made.tensorBytes} bytes over the adapter's ${limit}`);
+      await screenshot(page, 'chat-too-big');
+      await page.click('#load-btn');
+      await waitModel('ready');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('a browser without WebGPU gets a page that says so', async () => {
     const p = await context.newPage();
     watch(p);
