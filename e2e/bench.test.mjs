@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { launchBrowser, root, screenshot, startServer } from './harness.mjs';
 
 const MODEL_FILE = ['models/stories260K.gguf', '../shared/models/stories260K.gguf'].map((p) => join(root, p)).find((p) => existsSync(p));
+const Q4_FILE = join(root, '../shared/models/stories260K-q4_0.gguf');
 const RUN_TIMEOUT = 600_000;
 
 const positive = (x, what) => assert.ok(Number.isFinite(x) && x > 0, `${what} = ${x}`);
@@ -126,5 +127,38 @@ describe('benchmark page', { timeout: 1_200_000 }, () => {
     await screenshot(page, 'bench');
     assert.deepEqual(consoleErrors, [], 'console errors on the benchmark page');
     assert.deepEqual(cspViolations, [], 'CSP violations on the benchmark page');
+  });
+
+  test('a GGUF from disk, edgewise alone, no kernel split: the peer column says it was not run', async () => {
+    assert.ok(existsSync(Q4_FILE), Q4_FILE);
+    await page.setInputFiles('#local-model', Q4_FILE);
+    assert.match(await page.textContent('#local-chosen'), /stories260K-q4_0\.gguf/);
+    assert.equal(await page.evaluate(() => document.getElementById('model-list').classList.contains('overridden')), true);
+    await page.fill('#prompt-tokens', '5');
+    await page.fill('#gen-tokens', '4');
+    await page.fill('#reps', '1');
+    await page.uncheck('#peer');
+    await page.uncheck('#profile');
+    await page.click('#run-btn');
+    await page.waitForFunction(() => ['done', 'error', 'stopped'].includes(document.body.dataset.bench), null, { timeout: RUN_TIMEOUT });
+    assert.equal(await page.evaluate(() => document.body.dataset.bench), 'done', await page.textContent('#log'));
+    assert.match(await page.textContent('#speed-note'), /stories260K-q4_0\.gguf · 5-token prompt, 4 tokens generated, 1 repetitions/);
+    assert.match(await page.textContent('#peer-head'), /not run/);
+    assert.equal((await page.textContent('#speed tr[data-row=decode] td.p')).trim(), '–');
+    assert.equal((await page.textContent('#speed tr[data-row=decode] td.r')).trim(), '–');
+    assert.ok(Number((await page.textContent('#speed tr[data-row=decode] td.e .big')).replace(/[^\d.]/g, '')) > 0);
+    assert.match(await page.textContent('#kernel-charts'), /not asked for/);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-btn')]);
+    const json = JSON.parse(readFileSync(await download.path(), 'utf8'));
+    assert.equal(json.wllama, null);
+    assert.equal(json.ratio, null);
+    assert.equal(json.edgewise.kernels, null);
+    assert.equal(json.model.tensorTypes.Q4_0 > 0, true);
+    assert.equal(json.promptIds.length, 5);
+    // Back to the list: the file is forgotten.
+    await page.click('#local-clear');
+    assert.equal(await page.isVisible('#local-chosen'), false);
+    assert.equal(await page.inputValue('#local-model'), '');
+    assert.deepEqual(consoleErrors, [], 'console errors on the benchmark page');
   });
 });

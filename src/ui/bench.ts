@@ -29,6 +29,9 @@ const ui = {
   noWebGpuReason: $('no-webgpu-reason'),
   modelList: $<HTMLUListElement>('model-list'),
   localModel: $<HTMLInputElement>('local-model'),
+  localChosen: $('local-chosen'),
+  localChosenName: $('local-chosen-name'),
+  localClear: $<HTMLButtonElement>('local-clear'),
   promptTokens: $<HTMLInputElement>('prompt-tokens'),
   genTokens: $<HTMLInputElement>('gen-tokens'),
   reps: $<HTMLInputElement>('reps'),
@@ -61,7 +64,7 @@ const ui = {
 
 let gpu: Gpu | null = null;
 let avail = new Availability(new Set(), new Set());
-const picker = new ModelList(ui.modelList, avail, new URLSearchParams(location.search).get('model') ?? registry.default, () => {});
+const picker = new ModelList(ui.modelList, avail, new URLSearchParams(location.search).get('model') ?? registry.default, () => useLocalFile(null));
 let running: AbortController | null = null;
 let lastResult: BenchResult | null = null;
 const cores = navigator.hardwareConcurrency || 1;
@@ -147,6 +150,14 @@ function dl(target: HTMLElement, rows: [string, string][]): void {
 function showError(title: string, detail: string): void {
   ui.runError.replaceChildren(el('h3', '', title), el('p', '', detail));
   ui.runError.hidden = false;
+}
+
+/** A file from disk replaces the list's pick until the list is used again. */
+function useLocalFile(file: File | null): void {
+  if (!file) ui.localModel.value = '';
+  ui.localChosen.hidden = !file;
+  ui.modelList.classList.toggle('overridden', !!file);
+  if (file) ui.localChosenName.textContent = `Benchmarking ${file.name} (${formatBytes(file.size)}) from this computer`;
 }
 
 // ---------------------------------------------------------------- results
@@ -404,6 +415,8 @@ async function start(): Promise<void> {
   ui.runBtn.addEventListener('click', () => void run());
   ui.stopBtn.addEventListener('click', () => running?.abort());
   ui.exportBtn.addEventListener('click', exportJson);
+  ui.localModel.addEventListener('change', () => useLocalFile(ui.localModel.files?.[0] ?? null));
+  ui.localClear.addEventListener('click', () => useLocalFile(null));
   void Availability.probe().then((a) => {
     avail = a;
     picker.setAvailability(a);
