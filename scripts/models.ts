@@ -3,6 +3,8 @@
 // when that folder has it, else downloaded from the Hugging Face hub; files with a known sha256 are
 // checked, and a file already in place is kept when it checks out.
 //   --list   print the registry and what is already in models/
+// Environment: HF_ENDPOINT (a hub mirror, default https://huggingface.co); EDGEWISE_MODELS_DIR and
+// EDGEWISE_SHARED_MODELS move models/ and ../shared/models (tests use them).
 
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
@@ -13,8 +15,9 @@ import { fileURLToPath } from 'node:url';
 import { hubUrl, localName, registry, type RegistryFile, type RegistryModel } from '../src/ui/registry.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const modelsDir = join(root, 'models');
-const sharedDir = join(root, '..', 'shared', 'models');
+const modelsDir = process.env.EDGEWISE_MODELS_DIR ?? join(root, 'models');
+const sharedDir = process.env.EDGEWISE_SHARED_MODELS ?? join(root, '..', 'shared', 'models');
+const hub = process.env.HF_ENDPOINT;
 
 function mb(n: number): string {
   return `${(n / 1e6).toFixed(n < 1e7 ? 2 : 0)} MB`;
@@ -77,7 +80,7 @@ async function place(f: RegistryFile): Promise<void> {
     console.log(`  ${name}: copied from ${shared}`);
     return;
   }
-  const url = hubUrl(f);
+  const url = hubUrl(f, hub);
   console.log(`  ${name}: downloading ${url} (${f.checked === 'exact' ? '' : 'about '}${mb(f.bytes)})`);
   await download(url, dest);
   if (f.sha256) {

@@ -49,9 +49,10 @@ export function localName(f: RegistryFile): string {
   return f.name ?? f.path.slice(f.path.lastIndexOf('/') + 1);
 }
 
-export function hubUrl(f: RegistryFile): string {
+/** Where the hub serves a file; `endpoint` replaces https://huggingface.co (a mirror). */
+export function hubUrl(f: RegistryFile, endpoint = 'https://huggingface.co'): string {
   const path = f.path.split('/').map(encodeURIComponent).join('/');
-  return `https://huggingface.co/${f.repo}/resolve/main/${path}`;
+  return `${endpoint.replace(/\/+$/, '')}/${f.repo}/resolve/main/${path}`;
 }
 
 export function totalBytes(m: RegistryModel): number {
