@@ -19,6 +19,11 @@ import { loadLanguageModel, ModelTooLargeError } from '../models/load.ts';
 import { Generator, type SamplingOptions } from '../runtime/generate.ts';
 import { chatPrompt, ChatTemplateError } from '../tokenizer/chat-template.ts';
 import { loadTokenizer, TokenizerError, type TextTokenizer } from '../tokenizer/tokenizer.ts';
+import { checkClipTensors, checkProjectorWidth, imageTokenCount, ProjectorWidthError, readClipHparams, UnsupportedProjectorError, VisionConfigError } from '../vision/clip.ts';
+import { VisionEncoder } from '../vision/encoder.ts';
+import { ImageDecodeError, preprocessImage } from '../vision/image.ts';
+import { loadImageFile } from '../vision/image-node.ts';
+import { assembleGemma3Prompt, generateWithImages, MEDIA_MARKER, MultimodalPromptError, promptLength } from '../runtime/multimodal.ts';
 
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
@@ -40,6 +45,9 @@ const USAGE = `usage: edgewise generate --model <path|url> (--prompt TEXT | --pr
   --repeat-last-n N     recent tokens (prompt and generated) the penalties count (default 64)
   --stop TEXT           end generation at this text, which is not printed (repeatable)
   --ctx-size N          context length (default: prompt + max tokens, at most the model's)
+  --mmproj PATH         vision encoder GGUF (llama.cpp's mmproj; gemma3 projector) for --image
+  --image PATH          PNG or JPEG placed at each ${MEDIA_MARKER} in --prompt, or before the text when it
+                        has none (repeatable; needs --mmproj; decoded greedily: --temperature 0)
   --json                print one JSON object as the last stdout line instead of streaming text
   -h, --help            this text`;
 
@@ -59,6 +67,10 @@ interface GenerateArgs {
   ctxSize: number | null;
   stop: string[];
   json: boolean;
+  mmproj: string | null;
+  images: string[];
+  /** --temperature was given (image prompts refuse a non-zero one instead of ignoring it). */
+  temperatureGiven: boolean;
 }
 
 function num(name: string, v: string | undefined, fallback: number, check: (x: number) => boolean, what: string): number {
@@ -89,6 +101,7 @@ function parseGenerateArgs(argv: string[]): GenerateArgs | 'help' {
         'min-p': { type: 'string' }, seed: { type: 'string' }, 'ctx-size': { type: 'string' }, json: { type: 'boolean' },
         'repeat-penalty': { type: 'string' }, 'presence-penalty': { type: 'string' }, 'frequency-penalty': { type: 'string' },
         'repeat-last-n': { type: 'string' }, stop: { type: 'string', multiple: true },
+        mmproj: { type: 'string' }, image: { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -99,6 +112,9 @@ function parseGenerateArgs(argv: string[]): GenerateArgs | 'help' {
   if (!values.model) throw new UsageError('--model is required');
   if ((values.prompt === undefined) === (values['prompt-tokens'] === undefined)) throw new UsageError('give exactly one of --prompt and --prompt-tokens');
   if (values.chat && values.prompt === undefined) throw new UsageError('--chat needs --prompt');
+  if (values.image?.length && !values.mmproj) throw new UsageError('--image needs --mmproj (the vision encoder GGUF)');
+  if (values.mmproj && !values.image?.length) throw new UsageError('--mmproj needs at least one --image');
+  if (values.image?.length && values.prompt === undefined) throw new UsageError('--image needs --prompt (text, where each image goes at a ' + MEDIA_MARKER + ')');
   const int = (x: number) => Number.isInteger(x) && x >= 0;
   return {
     model: values.model,
@@ -123,6 +139,9 @@ function parseGenerateArgs(argv: string[]): GenerateArgs | 'help' {
     }),
     ctxSize: values['ctx-size'] !== undefined ? num('ctx-size', values['ctx-size'], 0, (x) => int(x) && x >= 1, 'must be an integer >= 1') : null,
     json: values.json ?? false,
+    mmproj: values.mmproj ?? null,
+    images: values.image ?? [],
+    temperatureGiven: values.temperature !== undefined,
   };
 }
 
@@ -156,6 +175,7 @@ async function createGpu(): Promise<Gpu> {
 }
 
 async function generate(args: GenerateArgs): Promise<number> {
+  if (args.images.length) return generateWithImageFiles(args);
   const gguf = await openModel(args.model);
   let gen: Generator | null = null;
   let release = () => {};
@@ -203,6 +223,81 @@ async function generate(args: GenerateArgs): Promise<number> {
   }
 }
 
+/**
+ * --image: every input is read and checked before the GPU starts (files, image headers and pixels, the
+ * mmproj's projector and width against the text model, the prompt's markers), then the images are
+ * encoded, placed in the prompt and the continuation decoded greedily.
+ */
+async function generateWithImageFiles(args: GenerateArgs): Promise<number> {
+  if (args.temperatureGiven && args.sampling.temperature !== 0) {
+    throw new UsageError('prompts with --image are decoded greedily for now; pass --temperature 0 (sampling with images is not wired yet)');
+  }
+  if (args.stop.length) throw new UsageError('--stop is not supported with --image yet');
+  if (!existsSync(args.mmproj!)) throw new UsageError(`mmproj file not found: ${args.mmproj}`);
+  for (const p of args.images) if (!existsSync(p)) throw new UsageError(`image file not found: ${p}`);
+  const gguf = await openModel(args.model);
+  const mm = await openGgufPath(args.mmproj!);
+  let release = () => {};
+  try {
+    if (gguf.arch !== 'gemma3') throw new UsageError(`images are supported for gemma3 text models; --model is ${gguf.arch}`);
+    const tok = loadTokenizer(gguf);
+    const hp = readClipHparams(mm);
+    checkClipTensors(mm, hp);
+    checkProjectorWidth(hp, gguf.getU32(gguf.archKey('embedding_length')));
+    const pixels = [];
+    for (const p of args.images) pixels.push(preprocessImage(await loadImageFile(p), hp));
+    let text = args.prompt!;
+    if (!text.includes(MEDIA_MARKER)) text = MEDIA_MARKER.repeat(pixels.length) + text;
+    if (args.chat) text = chatPrompt(tok, [{ role: 'user', content: text }]);
+    const rows = pixels.map(() => imageTokenCount(hp));
+    const chunks = assembleGemma3Prompt(tok, text, rows);
+    const positions = promptLength(chunks);
+    const nCtxTrain = gguf.getU32(gguf.archKey('context_length'), Infinity);
+    const contextLength = Math.min(nCtxTrain, args.ctxSize ?? positions + args.maxTokens);
+    if (positions >= contextLength) throw new UsageError(`the prompt (${positions} positions with its images) does not fit the context of ${contextLength}`);
+
+    const gpu = await createGpu();
+    const encoder = await VisionEncoder.load(gpu, mm);
+    const loaded = await loadLanguageModel(gpu, gguf, { contextLength, maxBatch: Math.max(64, ...rows) });
+    const embeddings = pixels.map((_, i) => gpu.tensor([rows[i], hp.outputWidth], 'F32', `image ${i}`));
+    release = () => { for (const t of embeddings) t.release(); encoder.dispose(); loaded.model.dispose(); loaded.weights.destroy(); };
+    const t0 = performance.now();
+    pixels.forEach((px, i) => gpu.run((rec) => encoder.record(rec, px, embeddings[i]), 'image encode'));
+    await gpu.sync();
+    const encodeMs = performance.now() - t0;
+
+    const stream = tok.decodeStream();
+    let out = '';
+    const result = await generateWithImages(gpu, loaded.model, chunks, embeddings, {
+      maxTokens: args.maxTokens,
+      stopTokens: [...tok.eog],
+      onToken: (id) => {
+        const piece = stream.push(id);
+        out += piece;
+        if (!args.json) process.stdout.write(piece);
+      },
+    });
+    const tail = stream.flush();
+    out += tail;
+    const stoppedBy = result.tokens.length < args.maxTokens ? 'stop_token' : 'max_tokens';
+    if (args.json) {
+      process.stdout.write(`${JSON.stringify({
+        prompt_positions: positions, image_tokens: rows, tokens: result.tokens, text: out, stopped_by: stoppedBy,
+        image_encode_ms_per_image: round(encodeMs / pixels.length), prefill_ms: round(result.prefillMs), decode_ms: round(result.decodeMs),
+        device: gpu.info.description || gpu.info.device,
+      })}\n`);
+    } else {
+      process.stdout.write(`${tail}\n`);
+      process.stderr.write(`edgewise: ${pixels.length} image(s) encoded at ${(encodeMs / pixels.length).toFixed(0)} ms/image, ${positions} prompt positions, ${result.tokens.length} generated (${stoppedBy})\n`);
+    }
+    return 0;
+  } finally {
+    release();
+    await mm.close();
+    await gguf.close();
+  }
+}
+
 function round(x: number): number {
   return Math.round(x * 100) / 100;
 }
@@ -233,7 +328,9 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof RetryOnSwiftShader) return rerunOnSwiftShader();
     const input = e instanceof UsageError || e instanceof TokenizerError || e instanceof GgufFormatError ||
       e instanceof GgufSourceError || e instanceof ModelConfigError || e instanceof ChatTemplateError ||
-      e instanceof UnsupportedArchitectureError || e instanceof ModelTooLargeError;
+      e instanceof UnsupportedArchitectureError || e instanceof ModelTooLargeError || e instanceof ImageDecodeError ||
+      e instanceof VisionConfigError || e instanceof UnsupportedProjectorError || e instanceof ProjectorWidthError ||
+      e instanceof MultimodalPromptError;
     const msg = (e as Error).message.split('\n')[0];
     process.stderr.write(`edgewise: ${input ? '' : 'error: '}${msg}\n`);
     return input ? 2 : 1;

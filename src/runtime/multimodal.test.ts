@@ -12,7 +12,7 @@ import { randomModelSpec } from '../testing/random-model.ts';
 import { testGpu } from '../testing/gpu.ts';
 import { compareArrays } from '../testing/compare.ts';
 import { Rng } from '../testing/rng.ts';
-import { TINY_MMPROJ } from '../testing/mmproj.ts';
+import { gemma3TextModelBytes, TINY_GEMMA3_VOCAB, TINY_MMPROJ } from '../testing/mmproj.ts';
 import { loadLanguageModel, type LoadedModel } from '../models/load.ts';
 import { loadTokenizer, type TextTokenizer } from '../tokenizer/tokenizer.ts';
 import { VisionEncoder } from '../vision/encoder.ts';
@@ -23,20 +23,11 @@ import type { Gpu } from '../gpu/gpu.ts';
 import { assembleGemma3Prompt, generateWithImages, MEDIA_MARKER, MultimodalPromptError, promptLength } from './multimodal.ts';
 
 const D = 128; // mmproj-tinygemma3's output width
-const VOCAB = 300;
+const VOCAB = TINY_GEMMA3_VOCAB;
 const SOI = VOCAB - 2, EOI = VOCAB - 1;
 
-/** A random-weight gemma3 text model of width 128 whose last two tokens are gemma3's image tokens. */
 function textModelBytes(): Uint8Array {
-  const spec = randomModelSpec({ arch: 'gemma3', nEmbd: D, nLayer: 2, nHead: 4, nHeadKv: 2, nFf: 256, vocab: VOCAB, ctx: 512, weightType: 'F32', seed: 17, slidingWindow: 8, swaPattern: 2 });
-  const meta = spec.metadata as Map<string, unknown>;
-  const tokens = meta.get('tokenizer.ggml.tokens') as string[];
-  tokens[SOI] = '<start_of_image>';
-  tokens[EOI] = '<end_of_image>';
-  const types = meta.get('tokenizer.ggml.token_type') as { value: { items: Int32Array } };
-  types.value.items[SOI] = 3; // CONTROL
-  types.value.items[EOI] = 3;
-  return writeGguf(spec);
+  return gemma3TextModelBytes();
 }
 
 async function readLogits(gpu: Gpu, m: LoadedModel, record: (rec: ReturnType<Gpu['recorder']>) => void): Promise<Float32Array> {

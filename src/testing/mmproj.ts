@@ -12,6 +12,7 @@ import { writeGguf, type GgufWriterTensor } from '../formats/gguf-writer.ts';
 import { dequantize, quantize } from '../formats/quantize.ts';
 import type { GgmlTypeName } from '../formats/ggml-types.ts';
 import type { PixelTensor } from '../vision/encoder.ts';
+import { randomModelSpec } from './random-model.ts';
 
 export const TINY_MMPROJ = fileURLToPath(new URL('../../../shared/models/mmproj-tinygemma3.gguf', import.meta.url));
 
@@ -93,4 +94,24 @@ export function tempFile(bytes: Uint8Array, name: string): string {
   const path = join(mkdtempSync(join(tmpdir(), 'edgewise-mmproj-')), name);
   writeFileSync(path, bytes);
   return path;
+}
+
+// ---------------------------------------------------------------- a text model for the tiny mmproj
+
+/** Vocabulary size of gemma3TextModelBytes(); its last two ids are <start_of_image> and <end_of_image>. */
+export const TINY_GEMMA3_VOCAB = 300;
+
+/** A random-weight gemma3 text model of width 128 (mmproj-tinygemma3's output width) whose last two
+ *  tokens are gemma3's image tokens (control tokens), so image prompts can be assembled and decoded. */
+export function gemma3TextModelBytes(seed = 17): Uint8Array {
+  const V = TINY_GEMMA3_VOCAB;
+  const spec = randomModelSpec({ arch: 'gemma3', nEmbd: 128, nLayer: 2, nHead: 4, nHeadKv: 2, nFf: 256, vocab: V, ctx: 512, weightType: 'F32', seed, slidingWindow: 8, swaPattern: 2 });
+  const meta = spec.metadata as Map<string, unknown>;
+  const tokens = meta.get('tokenizer.ggml.tokens') as string[];
+  const types = (meta.get('tokenizer.ggml.token_type') as { value: { items: Int32Array } }).value.items;
+  tokens[V - 2] = '<start_of_image>';
+  tokens[V - 1] = '<end_of_image>';
+  types[V - 2] = 3; // CONTROL
+  types[V - 1] = 3;
+  return writeGguf(spec);
 }
