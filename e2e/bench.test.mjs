@@ -161,4 +161,23 @@ describe('benchmark page', { timeout: 1_200_000 }, () => {
     assert.equal(await page.inputValue('#local-model'), '');
     assert.deepEqual(consoleErrors, [], 'console errors on the benchmark page');
   });
+
+  test('Stop ends a run within a token; the page is ready for the next one', async () => {
+    await page.fill('#prompt-tokens', '8');
+    await page.fill('#gen-tokens', '2000');
+    await page.fill('#reps', '3');
+    await page.click('#run-btn');
+    // Stopped while generating (2000 tokens take minutes here), after the model loaded.
+    await page.waitForFunction(() => document.getElementById('log').textContent.includes('edgewise: warm-up and repetitions'), null, { timeout: RUN_TIMEOUT });
+    assert.equal(await page.isVisible('#stop-btn'), true);
+    const t0 = Date.now();
+    await page.click('#stop-btn');
+    await page.waitForFunction(() => document.body.dataset.bench !== 'running', null, { timeout: 120_000 });
+    assert.equal(await page.evaluate(() => document.body.dataset.bench), 'stopped');
+    console.log(`stopped ${Date.now() - t0} ms after the click`);
+    assert.equal(await page.isEnabled('#run-btn'), true);
+    assert.equal(await page.isVisible('#stop-btn'), false);
+    assert.equal(await page.isVisible('#run-error'), false);
+    assert.deepEqual(consoleErrors, [], 'console errors on the benchmark page');
+  });
 });

@@ -64,6 +64,8 @@ const ui = {
 
 let gpu: Gpu | null = null;
 let avail = new Availability(new Set(), new Set());
+/** Which registry files this server has; a run waits for it so it never downloads what is here. */
+let probed: Promise<void> = Promise.resolve();
 const picker = new ModelList(ui.modelList, avail, new URLSearchParams(location.search).get('model') ?? registry.default, () => useLocalFile(null));
 let running: AbortController | null = null;
 let lastResult: BenchResult | null = null;
@@ -256,8 +258,13 @@ async function run(): Promise<void> {
     return;
   }
   const local = ui.localModel.files?.[0] ?? null;
+  ui.runBtn.disabled = true; // a second click while the server's model list is read starts nothing
+  await probed;
   const reg = findModel(picker.selected);
-  if (!local && !reg) return;
+  if (!local && !reg) {
+    ui.runBtn.disabled = false;
+    return;
+  }
   const source: string | Blob = local ?? avail.fileUrl(reg!.files.model);
   const name = local?.name ?? (reg!.files.model.name ?? reg!.files.model.path.split('/').pop()!);
 
@@ -417,7 +424,7 @@ async function start(): Promise<void> {
   ui.exportBtn.addEventListener('click', exportJson);
   ui.localModel.addEventListener('change', () => useLocalFile(ui.localModel.files?.[0] ?? null));
   ui.localClear.addEventListener('click', () => useLocalFile(null));
-  void Availability.probe().then((a) => {
+  probed = Availability.probe().then((a) => {
     avail = a;
     picker.setAvailability(a);
   });
