@@ -42,10 +42,14 @@ describe('benchmark page', { timeout: 1_200_000 }, () => {
     await server?.close();
   });
 
-  test('a short run on stories260K: both engines, ratios, kernel chart, bandwidth, JSON export', async () => {
+  async function openBench() {
     await page.goto(`${url}/bench.html`);
     await page.waitForFunction(() => document.body.dataset.bench !== 'starting', null, { timeout: 120_000 });
     assert.equal(await page.evaluate(() => document.body.dataset.bench), 'idle');
+  }
+
+  test('a short run on stories260K: both engines, ratios, kernel chart, bandwidth, JSON export', async () => {
+    await openBench();
     assert.match(await page.textContent('#adapter-name'), /\S/);
     assert.equal(await page.evaluate(() => globalThis.crossOriginIsolated), true, 'the page is cross-origin isolated (wllama threads)');
     // The default model is picked and the dev server has it.
@@ -131,6 +135,7 @@ describe('benchmark page', { timeout: 1_200_000 }, () => {
 
   test('a GGUF from disk, edgewise alone, no kernel split: the peer column says it was not run', async () => {
     assert.ok(existsSync(Q4_FILE), Q4_FILE);
+    await openBench();
     await page.setInputFiles('#local-model', Q4_FILE);
     assert.match(await page.textContent('#local-chosen'), /stories260K-q4_0\.gguf/);
     assert.equal(await page.evaluate(() => document.getElementById('model-list').classList.contains('overridden')), true);
@@ -162,7 +167,9 @@ describe('benchmark page', { timeout: 1_200_000 }, () => {
     assert.deepEqual(consoleErrors, [], 'console errors on the benchmark page');
   });
 
-  test('Stop ends a run within a token; the page is ready for the next one', async () => {
+  test('Stop ends a run at the next forward pass; the page is ready for the next one', async () => {
+    await openBench();
+    await page.uncheck('#peer');
     await page.fill('#prompt-tokens', '8');
     await page.fill('#gen-tokens', '2000');
     await page.fill('#reps', '3');
