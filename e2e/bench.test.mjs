@@ -187,4 +187,19 @@ describe('benchmark page', { timeout: 1_200_000 }, () => {
     assert.equal(await page.isVisible('#run-error'), false);
     assert.deepEqual(consoleErrors, [], 'console errors on the benchmark page');
   });
+
+  test('a browser without WebGPU gets a page that says so', async () => {
+    const p = await context.newPage();
+    const errors = [];
+    p.on('pageerror', (e) => errors.push(String(e)));
+    await p.addInitScript(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined, configurable: true }));
+    await p.goto(`${url}/bench.html`);
+    await p.waitForFunction(() => document.body.dataset.bench === 'no-webgpu', null, { timeout: 60_000 });
+    assert.equal(await p.isVisible('#no-webgpu'), true);
+    assert.equal(await p.isHidden('#app'), true);
+    assert.match(await p.textContent('#no-webgpu'), /WebGPU is not available[\s\S]*navigator\.gpu is missing/);
+    await screenshot(p, 'bench-no-webgpu');
+    assert.deepEqual(errors, []);
+    await p.close();
+  });
 });
