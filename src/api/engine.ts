@@ -14,13 +14,14 @@ import { loadLanguageModel, type LoadedModel } from '../models/load.ts';
 import { Generator, type GenerateResult, type StopReason } from '../runtime/generate.ts';
 import { loadTokenizer, type TextTokenizer } from '../tokenizer/tokenizer.ts';
 import { Channel } from './channel.ts';
+import { ToolCallStream, parseToolCalls, type ParsedToolCall, type ToolCallDelta } from '../runtime/tool-calls.ts';
 import { abortedError, ApiError, invalidRequest } from './errors.ts';
 import { checkSourceOptions, openModelSource } from './model-source.ts';
 import { fitChat, fitRaw, type OverflowPolicy } from './prompt.ts';
 import { RequestQueue } from './request-queue.ts';
 import type {
   AdapterSummary, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatMessage, Completion, CompletionChunk,
-  CompletionRequest, Engine, FinishReason, LoadModelOptions, ModelInfo, Usage,
+  CompletionRequest, Engine, FinishReason, LoadModelOptions, ModelInfo, ToolCall, Usage,
 } from './types.ts';
 import { checkChatRequest, checkCompletionRequest, type CheckedSampling } from './validate.ts';
 
@@ -245,7 +246,7 @@ export class InThreadEngine implements Engine {
   }
 
   /** Queue one generation; it runs when the KV cache is free. */
-  private generate(m: Loaded, prompt: number[], checked: CheckedSampling, signal: AbortSignal, sink: Sink): Promise<Outcome> {
+  private generate(m: Loaded, prompt: number[], checked: CheckedSampling, signal: AbortSignal, sink: Sink, renderSpecial = false): Promise<Outcome> {
     return this.queue.run(async () => {
       if (this.loaded !== m) throw invalidRequest('the model this request was made for was unloaded before it ran', 'model', 'model_not_loaded');
       sink.onStart?.();
@@ -257,7 +258,8 @@ export class InThreadEngine implements Engine {
           stopTokens: [...m.tok.eog],
           signal,
           onToken: sink.onToken,
-          text: { decoder: m.tok.decodeStream({ skipSpecial: true }), stop: checked.stop, onText: sink.onText },
+          // With tools, special tokens are rendered: Reka Edge's <tool_call> markers are control tokens.
+          text: { decoder: m.tok.decodeStream({ skipSpecial: !renderSpecial }), stop: checked.stop, onText: sink.onText },
         });
       } catch (e) {
         throw asApiError(e, 'generation failed');
@@ -294,12 +296,26 @@ export class InThreadEngine implements Engine {
     const model = m.info.id;
     const ac = InThreadEngine.linkedAbort(req.signal);
 
+    // With tools offered, Hermes-style <tool_call> blocks in the reply become tool_calls; malformed ones
+    // stay in the content as text (model output is untrusted and must not break the response).
+    const tools = !!req.tools?.length;
+    const calls = tools ? new ToolCallStream() : null;
+    const toolCall = (c: ParsedToolCall): ToolCall => ({ id: newId('call'), type: 'function', function: { name: c.name, arguments: c.arguments } });
+    const finishWith = (finish: FinishReason, n: number): FinishReason => (n > 0 && finish === 'stop' ? 'tool_calls' : finish);
+
     if (!req.stream) {
       let text = '';
-      const out = await this.generate(m, tokens, checked, ac.signal, { onText: (t) => { text += t; } });
+      const out = await this.generate(m, tokens, checked, ac.signal, { onText: (t) => { text += t; } }, tools);
+      const parsed = calls ? parseToolCalls(text) : null;
+      const toolCalls = parsed?.toolCalls.map(toolCall) ?? [];
+      const content = parsed ? parsed.content : text;
       return {
         id, object: 'chat.completion', created, model,
-        choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: out.finish }],
+        choices: [{
+          index: 0,
+          message: { role: 'assistant', content: toolCalls.length && !content.trim() ? null : content, ...(toolCalls.length ? { tool_calls: toolCalls } : {}) },
+          finish_reason: finishWith(out.finish, toolCalls.length),
+        }],
         usage: out.usage,
       };
     }
@@ -307,11 +323,20 @@ export class InThreadEngine implements Engine {
     ch.onCancel = () => ac.abort();
     const chunk = (delta: ChatCompletionChunk['choices'][0]['delta'], finish: FinishReason | null): ChatCompletionChunk =>
       ({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish }] });
+    let nCalls = 0;
+    const emit = (d: ToolCallDelta) => {
+      if (d.content) ch.push(chunk({ content: d.content }, null));
+      for (const c of d.toolCalls) {
+        nCalls++;
+        ch.push(chunk({ tool_calls: [{ index: c.index, ...toolCall(c) }] }, null));
+      }
+    };
     this.generate(m, tokens, checked, ac.signal, {
       onStart: () => ch.push(chunk({ role: 'assistant', content: '' }, null)),
-      onText: (t) => ch.push(chunk({ content: t }, null)),
-    }).then((out) => {
-      ch.push({ ...chunk({}, out.finish), usage: out.usage });
+      onText: (t) => (calls ? emit(calls.push(t)) : ch.push(chunk({ content: t }, null))),
+    }, tools).then((out) => {
+      if (calls) emit(calls.flush());
+      ch.push({ ...chunk({}, finishWith(out.finish, nCalls)), usage: out.usage });
       ch.end();
     }, (e) => ch.fail(e));
     return ch;

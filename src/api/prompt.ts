@@ -15,6 +15,12 @@ import { chatPrompt } from '../tokenizer/chat-template.ts';
 import type { ChatMessage as TemplateMessage } from '../tokenizer/chat-template.ts';
 import type { TextTokenizer } from '../tokenizer/tokenizer.ts';
 import { ApiError, invalidRequest } from './errors.ts';
+import { REKA_EDGE_TOKENS, REKA_EDGE_VOCAB_SIZE, rekaEdgeChatPrompt, type RekaTurn } from '../models/reka-edge.ts';
+
+/** Reka Edge's vocabulary: 100352 tokens with <sep> where Reka puts it. */
+function isRekaEdgeVocab(tok: TextTokenizer): boolean {
+  return tok.vocabSize === REKA_EDGE_VOCAB_SIZE && tok.tokenText(REKA_EDGE_TOKENS.sep) === '<sep>';
+}
 import type { ChatMessage, ContentPart, ToolDefinition } from './types.ts';
 
 export type OverflowPolicy = 'error' | 'truncate';
@@ -41,6 +47,20 @@ function templateMessage(m: ChatMessage): TemplateMessage {
 
 /** The prompt token ids of a conversation (see the file comment for models without a template). */
 export function chatTokens(tok: TextTokenizer, messages: readonly ChatMessage[], tools?: readonly ToolDefinition[]): number[] {
+  if (!tok.chatTemplate && isRekaEdgeVocab(tok)) {
+    // Reka Edge files without a template: Reka's own turn format (models/reka-edge.ts).
+    const turns: RekaTurn[] = messages.map((m) => ({
+      role: m.role, content: messageText(m),
+      toolCalls: m.role === 'assistant' ? m.tool_calls?.map((c) => ({ name: c.function.name, arguments: c.function.arguments })) : undefined,
+    }));
+    let text: string;
+    try {
+      text = rekaEdgeChatPrompt(turns, (tools ?? []).map((t) => t.function));
+    } catch (e) {
+      throw new ApiError('invalid_request_error', `these messages cannot be put in Reka's chat format: ${(e as Error).message}`, { param: 'messages', code: 'chat_template_error', cause: e });
+    }
+    return tok.encode(text, { addSpecial: true, parseSpecial: true });
+  }
   if (!tok.chatTemplate) return tok.encode(messages.map(messageText).join(''), { addSpecial: true, parseSpecial: false });
   let text: string;
   try {
