@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launchBrowser, root, screenshot, startServer } from './harness.mjs';
@@ -423,6 +423,59 @@ describe('chat page', { timeout: 1_800_000 }, () => {
       await waitModel('ready');
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a model from the hub is downloaded, checked, cached, marked, and loads from the cache after a reload', async () => {
+    // This machine has no internet: a stand-in answers for the hub (with CORS, as the hub does), and
+    // the dev server's model list is emptied so the page has to fetch the default model from there.
+    const hubUrl = 'https://huggingface.co/ggml-org/models/resolve/main/tinyllamas/stories260K.gguf';
+    const bytes = readFileSync(MODEL_FILE);
+    const hubRequests = [];
+    const p = await context.newPage();
+    watch(p);
+    await context.route('**/models/index.json', (route) => route.fulfill({ status: 200, contentType: 'application/json', body: '[]' }));
+    await context.route('https://huggingface.co/**', async (route) => {
+      const req = route.request();
+      hubRequests.push(`${req.method()} ${req.url()} ${req.headers().range ?? ''}`);
+      if (req.url() !== hubUrl) return route.fulfill({ status: 404, body: 'not here' });
+      const cors = { 'Access-Control-Allow-Origin': '*', 'Access-Control-Expose-Headers': 'Content-Length, Content-Range, Accept-Ranges, ETag', 'Accept-Ranges': 'bytes', ETag: '"stories"' };
+      if (req.method() === 'OPTIONS') return route.fulfill({ status: 204, headers: { ...cors, 'Access-Control-Allow-Headers': '*', 'Access-Control-Allow-Methods': 'GET, HEAD' } });
+      const m = /bytes=(\d+)-(\d*)/.exec(req.headers().range ?? '');
+      if (m) {
+        const start = Number(m[1]);
+        const end = m[2] ? Math.min(Number(m[2]), bytes.length - 1) : bytes.length - 1;
+        return route.fulfill({ status: 206, headers: { ...cors, 'Content-Range': `bytes ${start}-${end}/${bytes.length}` }, body: bytes.subarray(start, end + 1) });
+      }
+      return route.fulfill({ status: 200, headers: cors, body: bytes });
+    });
+    try {
+      await p.goto(`${url}/`);
+      await p.evaluate(() => caches.delete('edgewise-models'));
+      await p.reload();
+      await p.waitForFunction(() => /press Load/.test(document.getElementById('model-status').textContent), null, { timeout: 60_000 });
+      assert.match(await p.textContent('#model-list li[data-id="stories260k"]'), /download/);
+      await p.click('#model-list li[data-id="stories260k"]');
+      await p.click('#load-btn');
+      await p.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.model), null, { timeout: LOAD_TIMEOUT });
+      assert.equal(await p.evaluate(() => document.body.dataset.model), 'ready', await p.textContent('#load-error'));
+      assert.ok(hubRequests.length > 0, 'the model came from the (stand-in) hub');
+      assert.match(await p.textContent('#model-list li[data-id="stories260k"]'), /cached/);
+      assert.equal(await p.evaluate((u) => caches.match(u).then((r) => !!r), hubUrl), true, 'Cache Storage holds the file at its URL');
+
+      const before = hubRequests.length;
+      await p.reload();
+      await p.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.model), null, { timeout: LOAD_TIMEOUT });
+      assert.equal(await p.evaluate(() => document.body.dataset.model), 'ready', await p.textContent('#load-error'));
+      assert.match(await p.textContent('#model-list li[data-id="stories260k"]'), /cached/);
+      assert.deepEqual(hubRequests.slice(before), [], 'a cached model loads without the network');
+      await screenshot(p, 'chat-cached');
+      console.log(`hub requests for the first load: ${before}; after the reload: ${hubRequests.length - before}`);
+    } finally {
+      await context.unroute('**/models/index.json');
+      await context.unroute('https://huggingface.co/**');
+      await p.evaluate(() => caches.delete('edgewise-models')).catch(() => {});
+      await p.close();
     }
   });
 

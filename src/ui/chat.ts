@@ -196,7 +196,7 @@ function setModelState(state: 'none' | 'loading' | 'ready' | 'error'): void {
   updateComposer();
 }
 
-async function load(label: string, registryId: string | null, opts: { model: string | Blob; mmproj?: string | Blob; id: string }): Promise<void> {
+async function load(label: string, registryId: string | null, opts: { model: string | Blob; mmproj?: string | Blob; id: string; sha256?: string }): Promise<void> {
   if (!engine) return;
   stopGenerating();
   loading?.abort();
@@ -216,12 +216,13 @@ async function load(label: string, registryId: string | null, opts: { model: str
     if (loading !== ctrl) return;
     loaded = { name: label, registryId, info };
     showModelInfo(label, info);
+    const m = registryId ? findModel(registryId) : undefined;
+    // The engine keeps what it downloaded from another host: mark it before the list is drawn again.
+    if (m) avail.markCached(m);
     picker.setLoaded(registryId);
     ui.modelStatus.textContent = '';
     if (registryId) {
       chat.modelId = registryId;
-      const m = findModel(registryId);
-      if (m) avail.markCached(m);
       persist();
     }
     setModelState('ready');
@@ -243,10 +244,15 @@ async function load(label: string, registryId: string | null, opts: { model: str
 }
 
 function loadRegistryModel(m: RegistryModel): Promise<void> {
+  const model = avail.fileUrl(m.files.model);
+  // A hub download (kept in the browser's cache by the engine) is checked against the registry's
+  // sha256 when it has one; a file on this server was checked by `npm run models` when it was placed.
+  const fromHub = !model.startsWith(location.origin);
   return load(m.label, m.id, {
     id: m.id,
-    model: avail.fileUrl(m.files.model),
+    model,
     mmproj: m.files.mmproj ? avail.fileUrl(m.files.mmproj) : undefined,
+    ...(fromHub && m.files.model.sha256 ? { sha256: m.files.model.sha256 } : {}),
   });
 }
 
