@@ -8,8 +8,9 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { GgufFormatError } from '../formats/gguf.ts';
-import { ByteWriter } from '../formats/gguf-writer.ts';
+import { bytesSource, GgufFormatError, openGguf } from '../formats/gguf.ts';
+import { ByteWriter, gv, writeGguf, type GgufWriterValue } from '../formats/gguf-writer.ts';
+import { UnsupportedProjectorError, VisionConfigError } from '../vision/clip.ts';
 import { GGUF_MAGIC } from '../formats/gguf.ts';
 import { EdgewiseError } from '../errors.ts';
 import { formatFuzzReport, fuzzGguf, generatedFuzzSeeds, ggufLayout, MUTATION_KINDS, mutate, runFuzzCase, type FuzzSeed } from './gguf-fuzz.ts';
@@ -116,5 +117,22 @@ describe('GGUF mutation fuzzer', () => {
     const isolated = await fuzzGgufIsolated(gen, { ...opts, heapMb: 256 });
     expect(isolated.failures).toEqual([]);
     expect(new Map([...isolated.outcomes].sort())).toEqual(new Map([...inProcess.outcomes].sort()));
+  });
+
+  it('found by the fuzzer in the mmproj checks: an absurd block_count, a projector named after an Object member', { timeout: 60_000 }, async () => {
+    // Rewrite the fixture with one metadata value changed (the writer keeps the tensors as they are).
+    const g = await openGguf(bytesSource(new Uint8Array(readFileSync(join(MODELS, 'mmproj-tinygemma3.gguf')))));
+    const tensors = await Promise.all(g.tensors.map(async (t) => ({ name: t.name, shape: t.shape, type: t.type, data: await g.readTensorBytes(t) })));
+    const withValue = (key: string, value: GgufWriterValue) => {
+      const metadata = new Map<string, GgufWriterValue>([...g.metadata].filter(([k]) => k !== 'general.alignment'));
+      metadata.set(key, value);
+      return writeGguf({ metadata, tensors, alignment: g.alignment });
+    };
+    expect((await runFuzzCase(withValue('clip.vision.block_count', gv.u32(4)))).outcome).toBe('accepted (mmproj)');
+    const layers = await runFuzzCase(withValue('clip.vision.block_count', gv.u32(954211246)), { timeoutMs: 3000 });
+    expect(layers.error).toBeInstanceOf(VisionConfigError);
+    expect((layers.error as Error).message).toBe('clip.vision.block_count is 954211246 but the file holds only 71 tensors');
+    const proj = await runFuzzCase(withValue('clip.projector_type', 'constructor'));
+    expect(proj.error).toBeInstanceOf(UnsupportedProjectorError);
   });
 });

@@ -2,7 +2,7 @@
 // string and array lengths, value types, tensor dims, types and offsets, metadata scalars); each case
 // then corrupts the file in one targeted way (or flips random bytes) and runs it through everything
 // that reads an untrusted file before the GPU: the header parser, the vocabulary reader, the language
-// model's hyperparameter, tensor and memory checks, the tokenizer (small vocabularies) and a read of
+// model's hyperparameter, tensor and memory checks (or an mmproj's vision checks), the tokenizer (small vocabularies) and a read of
 // tensor bytes. The contract under
 // test: every file is either accepted or refused with a typed EdgewiseError, promptly, without reading
 // outside the file or allocating more than the file's size suggests.
@@ -16,6 +16,7 @@ import { gv, writeGguf, writeGgufSplits } from '../formats/gguf-writer.ts';
 import { ARCHITECTURES } from '../models/architectures.ts';
 import { checkLanguageModel, planGpuMemory } from '../models/load.ts';
 import { loadTokenizer } from '../tokenizer/tokenizer.ts';
+import { checkClipTensors, readClipHparams } from '../vision/clip.ts';
 import { readGgufVocab } from '../tokenizer/vocab.ts';
 import { randomModelSpec, writeRandomModel } from './random-model.ts';
 import { Rng } from './rng.ts';
@@ -130,11 +131,11 @@ export function ggufLayout(bytes: Uint8Array): GgufLayout {
 
 export type MutationKind =
   | 'truncate' | 'huge count' | 'string length' | 'array length' | 'value type' | 'array item type' | 'n_dims' | 'dim'
-  | 'tensor type' | 'tensor offset' | 'overlap' | 'scalar' | 'architecture' | 'byte flips' | 'splice';
+  | 'tensor type' | 'tensor offset' | 'overlap' | 'scalar' | 'architecture' | 'metadata string' | 'byte flips' | 'splice';
 
 export const MUTATION_KINDS: readonly MutationKind[] = [
   'truncate', 'huge count', 'string length', 'array length', 'value type', 'array item type', 'n_dims', 'dim',
-  'tensor type', 'tensor offset', 'overlap', 'scalar', 'architecture', 'byte flips', 'splice',
+  'tensor type', 'tensor offset', 'overlap', 'scalar', 'architecture', 'metadata string', 'byte flips', 'splice',
 ];
 
 export interface Mutation {
@@ -295,6 +296,22 @@ function mutateOnce(rng: Rng, base: Uint8Array, layout: GgufLayout, kind: Mutati
       bytes.set(new TextEncoder().encode(name).subarray(0, n), f.at + 8);
       return done(`general.architecture -> '${name}'`);
     }
+    case 'metadata string': {
+      // A short string value (a type name, a tokenizer model, a projector) replaced by another of the
+      // same length: names of Object.prototype's members, other known names, or noise.
+      const short = (layout.byKind.get('string length') ?? []).filter((f) => {
+        const n = Number(readUint(bytes, f.at, 8));
+        return n > 0 && n <= 24;
+      });
+      if (!short.length) return undefined;
+      const f = rng.pick(short);
+      const n = Number(readUint(bytes, f.at, 8));
+      const names = ['constructor', 'toString', '__proto__', 'valueOf', 'hasOwnProperty', 'llama', 'gpt2', 'gemma3', 'mlp', 'clip', 'linear', 'yarn', 'none', 'bert'];
+      const same = names.filter((x) => x.length === n);
+      const name = same.length && rng.next() < 0.7 ? rng.pick(same) : Array.from({ length: n }, () => String.fromCharCode(rng.int(32, 127))).join('');
+      bytes.set(new TextEncoder().encode(name).subarray(0, n), f.at + 8);
+      return done(`string '${f.owner}' -> '${name}'`);
+    }
     case 'byte flips': {
       const n = rng.int(1, 9);
       const inHeader = rng.next() < 0.8;
@@ -384,6 +401,9 @@ async function readUntrusted(src: ByteSource, initialWindow: number | undefined)
       const hp = checkLanguageModel(gguf);
       planGpuMemory(gguf, hp, { contextLength: Math.min(hp.nCtxTrain, 4096), maxBatch: 64 }, FUZZ_LIMITS, FUZZ_BUDGET);
       what = 'accepted (model)';
+    } else if (arch === 'clip') {
+      checkClipTensors(gguf, readClipHparams(gguf));
+      what = 'accepted (mmproj)';
     }
     // The whole tokenizer (built through @huggingface/tokenizers), last and for small vocabularies
     // only: a 32000-token one takes longer to build than a hundred parses.

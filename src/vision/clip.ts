@@ -102,7 +102,8 @@ export function readClipHparams(gguf: Gguf): ClipHparams {
     throw new VisionConfigError('clip.has_vision_encoder is not set: this mmproj has no vision encoder (audio-only?)', { key: 'clip.has_vision_encoder' });
   }
   const projector = gguf.getString('clip.projector_type', gguf.getString('clip.vision.projector_type', 'mlp'));
-  if (!(projector in PROJECTORS)) throw new UnsupportedProjectorError(projector);
+  // Own keys only: `in` would find Object.prototype's 'constructor' or 'toString' as a projector.
+  if (!Object.hasOwn(PROJECTORS, projector)) throw new UnsupportedProjectorError(projector);
   const spec = PROJECTORS[projector as ProjectorType];
 
   const u = (k: string) => gguf.getU32(`clip.vision.${k}`);
@@ -117,6 +118,11 @@ export function readClipHparams(gguf: Gguf): ClipHparams {
   }
   for (const [k, v] of Object.entries({ imageSize, patchSize, nEmbd, nFf, nLayer, nHead })) {
     if (v < 1) throw new VisionConfigError(`clip.vision ${k} is ${v}`, { [k]: v });
+  }
+  // Every block has tensors of its own; a corrupt count (2^30) must be refused before the per-block
+  // tensor list is built, not after building it (found by the GGUF fuzzer: a hang, then out of memory).
+  if (nLayer > gguf.tensors.length) {
+    throw new VisionConfigError(`clip.vision.block_count is ${nLayer} but the file holds only ${gguf.tensors.length} tensors`, { nLayer, tensors: gguf.tensors.length });
   }
   if (imageSize % patchSize !== 0) throw new VisionConfigError(`image size ${imageSize} is not a multiple of the patch size ${patchSize}`, { imageSize, patchSize });
   if (nEmbd % nHead !== 0) throw new VisionConfigError(`width ${nEmbd} is not a multiple of ${nHead} heads`, { nEmbd, nHead });
