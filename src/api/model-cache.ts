@@ -236,7 +236,9 @@ async function download(url: string, opts: CachedFetchOptions, file: string, exp
     const validator = info?.etag ?? info?.lastModified;
     if (stored > 0 && validator) headers['If-Range'] = validator;
     try {
-      res = await doFetch(url, { headers, signal });
+      // no-store: the browser's HTTP cache would keep a second copy of the file and answer or rewrite
+      // our Range requests from its own partial entries.
+      res = await doFetch(url, { headers, signal, cache: 'no-store' });
     } catch (e) {
       stopIfAborted();
       if (retriesLeft-- > 0) continue;
