@@ -137,6 +137,12 @@ const BAD: BadCase[] = [
     error: DeviceLimitError, message: 'device limit maxStorageBufferBindingSize: need 268435456, adapter allows 134217728 (k_cache.0, checked before loading)',
   },
   {
+    // 288-wide heads: the attention kernels take at most 256; refused at load, not at the first token.
+    name: 'a head dimension the attention kernels lack',
+    bytes: () => writeGguf(randomModelSpec({ arch: 'llama', weightType: 'F32', seed: 10, vocab: 260, ctx: 64, nLayer: 1, nEmbd: 288, nHead: 1, nFf: 32 })),
+    error: ModelConfigError, message: 'head dimension 288 is not supported by the attention kernels (a multiple of 4 from 4 to 256)',
+  },
+  {
     name: 'a model over the memory budget',
     bytes: () => GOOD, opts: { ...OPTS, memoryBudget: 64 << 10 },
     error: ModelTooLargeError, message: /^the model needs 0\.1 MiB of GPU memory \(weights 0\.1 MiB, KV cache 0\.0 MiB, workspaces 0\.0 MiB\) but the budget is 0\.1 MiB/,

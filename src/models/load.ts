@@ -11,6 +11,7 @@ import type { Gpu } from '../gpu/gpu.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import type { Gguf, GgufTensorInfo, GgufValue } from '../formats/gguf.ts';
 import { GET_ROWS_TYPES } from '../kernels/get-rows.ts';
+import { MAX_HEAD_DIM } from '../kernels/attention.ts';
 import { MATMUL_WEIGHT_TYPES, matmulWeightTypes, type WeightPart } from '../kernels/matmul.ts';
 import { readHparams, ModelConfigError, type LlmHparams } from './hparams.ts';
 import { LanguageModel, languageModelBuffers, type LlmOptions, type WeightSet } from './llm.ts';
@@ -140,6 +141,10 @@ function fusedQkvLayers(gguf: Gguf, hp: LlmHparams): Set<number> {
  * touches no GPU.
  */
 export function checkModelTensors(gguf: Gguf, hp: LlmHparams): void {
+  // The attention kernels' head sizes: refused here, not at the first forward pass after the upload.
+  if (hp.headDim % 4 !== 0 || hp.headDim < 4 || hp.headDim > MAX_HEAD_DIM) {
+    throw new ModelConfigError(`head dimension ${hp.headDim} is not supported by the attention kernels (a multiple of 4 from 4 to ${MAX_HEAD_DIM})`, { headDim: hp.headDim });
+  }
   // Every layer has tensors of its own: a block count above the tensor count cannot be right, and
   // walking 2^32 layers of rules to say so would hang.
   if (hp.nLayer > gguf.tensors.length) {
