@@ -426,11 +426,14 @@ describe('chat page', { timeout: 1_800_000 }, () => {
     }
   });
 
-  test('a model from the hub is downloaded, checked, cached, marked, and loads from the cache after a reload', async () => {
+  test('a model from the hub is downloaded, refused when its sha256 is wrong, cached and marked when right, and loads from the cache after a reload', async () => {
     // This machine has no internet: a stand-in answers for the hub (with CORS, as the hub does), and
     // the dev server's model list is emptied so the page has to fetch the default model from there.
     const hubUrl = 'https://huggingface.co/ggml-org/models/resolve/main/tinyllamas/stories260K.gguf';
-    const bytes = readFileSync(MODEL_FILE);
+    const good = readFileSync(MODEL_FILE);
+    const corrupt = Buffer.from(good);
+    corrupt[good.length - 100] ^= 0xff;
+    let bytes = corrupt;
     const hubRequests = [];
     const p = await context.newPage();
     watch(p);
@@ -456,6 +459,14 @@ describe('chat page', { timeout: 1_800_000 }, () => {
       await p.waitForFunction(() => /press Load/.test(document.getElementById('model-status').textContent), null, { timeout: 60_000 });
       assert.match(await p.textContent('#model-list li[data-id="stories260k"]'), /download/);
       await p.click('#model-list li[data-id="stories260k"]');
+      // First the hub sends a damaged file: the registry's sha256 refuses it.
+      await p.click('#load-btn');
+      await p.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.model), null, { timeout: LOAD_TIMEOUT });
+      assert.equal(await p.evaluate(() => document.body.dataset.model), 'error');
+      assert.match(await p.textContent('#load-error'), /The download was damaged.*sha256/s);
+      assert.match(await p.textContent('#model-list li[data-id="stories260k"]'), /download/);
+      await screenshot(p, 'chat-checksum');
+      bytes = good;
       await p.click('#load-btn');
       await p.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.model), null, { timeout: LOAD_TIMEOUT });
       assert.equal(await p.evaluate(() => document.body.dataset.model), 'ready', await p.textContent('#load-error'));

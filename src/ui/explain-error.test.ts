@@ -32,6 +32,12 @@ describe('explainError', () => {
     expect(explainError(seen(asApi(new GpuValidationError('out-of-memory', 'allocation failed')))).title).toBe('The GPU ran out of memory');
   });
 
+  it('says a download was damaged when its sha256 is wrong', () => {
+    const m = `https://huggingface.co/x/resolve/main/m.gguf: sha256 of the 10 downloaded bytes is ${'0'.repeat(64)}, expected ${'1'.repeat(64)}; the download was discarded`;
+    expect(explainError({ name: 'ApiError', message: m }).title).toBe('The download was damaged');
+    expect(explainError({ name: 'ApiError', message: 'x', code: 'ModelChecksumError' }).title).toBe('The download was damaged');
+  });
+
   it('falls back to the caller\'s title with the message as it is', () => {
     expect(explainError({ name: 'ApiError', message: 'broken.gguf: bad magic' }, 'The model could not be loaded')).toEqual({ title: 'The model could not be loaded', detail: 'broken.gguf: bad magic' });
   });

@@ -1,6 +1,6 @@
 // Errors from the engine put into words a user can act on: which kind of trouble it is (a text-only
-// model sent an image, a model too big for the GPU, a lost device, a full context) from the API error's
-// code when it crossed the worker with one, else from its message.
+// model sent an image, a model too big for the GPU, a lost device, a full context, a damaged download)
+// from the API error's code when it crossed the worker with one, else from its message.
 
 /** What went wrong, in words a user can act on, from an error's name and message. */
 export function explainError(e: { name: string; message: string; code?: string }, fallbackTitle = 'The model could not answer'): { title: string; detail: string } {
@@ -18,6 +18,9 @@ export function explainError(e: { name: string; message: string; code?: string }
   }
   if (code === 'context_length_exceeded' || /context of \d+/i.test(m)) {
     return { title: 'The conversation no longer fits the model’s context', detail: `${m} — clear the conversation or ask for fewer tokens.` };
+  }
+  if (code === 'ModelChecksumError' || /sha256 .* expected [0-9a-f]{64}/i.test(m)) {
+    return { title: 'The download was damaged', detail: `${m} — load the model again to download it anew.` };
   }
   if (/out[- ]of[- ]memory/i.test(m)) return { title: 'The GPU ran out of memory', detail: m };
   return { title: fallbackTitle, detail: m };
