@@ -65,6 +65,8 @@ export interface ModelStore {
   remove(url: string): Promise<void>;
   /** How much more may be stored, when the platform says. */
   space(): Promise<StorageSpace | null>;
+  /** A faster sha256 where the platform has one (Node's crypto); default jsSha256. */
+  sha256?(): Sha256;
 }
 
 // ---- errors ---------------------------------------------------------------------------------------
@@ -109,17 +111,30 @@ export function isQuotaError(e: unknown): boolean {
 
 // ---- hashing --------------------------------------------------------------------------------------
 
+/** An incremental sha256. */
+export interface Sha256 {
+  update(bytes: Uint8Array): void;
+  /** Lower-case hex. */
+  hex(): string;
+}
+
+/** noble's pure-JS sha256: works everywhere, with no WebAssembly for a CSP to forbid. */
+export function jsSha256(): Sha256 {
+  const h = sha256.create();
+  return { update: (b) => { h.update(b); }, hex: () => bytesToHex(h.digest()) };
+}
+
 const HASH_READ = 8 << 20;
 
 /** sha256 (hex) of a whole source, read in bounded pieces. */
-export async function sha256OfSource(src: ByteSource, onBytes?: (done: number) => void, signal?: AbortSignal): Promise<string> {
-  const h = sha256.create();
+export async function sha256OfSource(src: ByteSource, onBytes?: (done: number) => void, signal?: AbortSignal, newHash: () => Sha256 = jsSha256): Promise<string> {
+  const h = newHash();
   for (let off = 0; off < src.size; off += HASH_READ) {
     if (signal?.aborted) throw abortedError('loadModel');
     h.update(await src.read(off, Math.min(HASH_READ, src.size - off)));
     onBytes?.(Math.min(off + HASH_READ, src.size));
   }
-  return bytesToHex(h.digest());
+  return h.hex();
 }
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
@@ -158,6 +173,10 @@ export interface CachedFile {
   fromCache: boolean;
 }
 
+function newHash(store: ModelStore): () => Sha256 {
+  return store.sha256 ? () => store.sha256!() : jsSha256;
+}
+
 function parseContentRange(h: string | null): { start: number; end: number; total: number } | undefined {
   const m = h ? /^bytes\s+(\d+)-(\d+)\/(\d+|\*)$/i.exec(h.trim()) : null;
   if (!m) return undefined;
@@ -186,7 +205,7 @@ export async function cachedModelFile(url: string, opts: CachedFetchOptions): Pr
     let good = expected === undefined || meta.sha256 === expected;
     if (good && expected !== undefined) {
       // The record says it matched when stored; re-hash to catch bytes that changed since.
-      const actual = await sha256OfSource(source, (done) => progress?.({ stage: 'cache', loadedBytes: done, totalBytes: meta.size, file, fromCache: true }), signal);
+      const actual = await sha256OfSource(source, (done) => progress?.({ stage: 'cache', loadedBytes: done, totalBytes: meta.size, file, fromCache: true }), signal, newHash(store));
       good = actual === expected;
     }
     if (good) {
@@ -209,7 +228,7 @@ async function download(url: string, opts: CachedFetchOptions, file: string, exp
 
   let info: PartialInfo | null = null;
   let stored = 0;
-  let hasher = sha256.create();
+  let hasher = newHash(store)();
   let hashed = 0;
   const partial = await store.partial(url);
   if (partial) {
@@ -272,7 +291,7 @@ async function download(url: string, opts: CachedFetchOptions, file: string, exp
         await store.begin(url, fresh);
         info = fresh;
         stored = 0;
-        hasher = sha256.create();
+        hasher = newHash(store)();
         hashed = 0;
       }
       await checkSpace(info.size);
@@ -311,7 +330,7 @@ async function download(url: string, opts: CachedFetchOptions, file: string, exp
   }
 
   const size = stored;
-  const actual = bytesToHex(hasher.digest());
+  const actual = hasher.hex();
   if (expected !== undefined && actual !== expected) {
     await store.remove(url);
     throw new ModelChecksumError(url, expected, actual, size);
@@ -329,7 +348,7 @@ async function download(url: string, opts: CachedFetchOptions, file: string, exp
  */
 async function receive(
   res: Response, url: string, store: ModelStore, info: PartialInfo, start: number, partBytes: number, progressBytes: number,
-  file: string, opts: CachedFetchOptions, hasher: ReturnType<typeof sha256.create>, setStored: (n: number) => void,
+  file: string, opts: CachedFetchOptions, hasher: Sha256, setStored: (n: number) => void,
 ): Promise<Error | null> {
   if (!res.body) throw new GgufSourceError('http', url, `HTTP ${res.status} without a body`, res.status);
   const reader = res.body.getReader();
