@@ -65,14 +65,15 @@ const MODELS_DIR = join(import.meta.dirname, '../../shared/models');
 
 /**
  * Defaults sized for the loaded 2-core machine this was built on, running SwiftShader: the default run
- * (stories260K in three types, with the peer) takes about five minutes there. A 1B shape in Q4_0 takes
+ * (stories260K in three types, with the peer) takes under ten minutes there even at a load average of
+ * 25, when a two-thread llama.cpp decodes stories260K at under one token/s. A 1B shape in Q4_0 takes
  * 5 minutes per prefill of 4 tokens and 40 s per decoded token there, so the shapes are opt-in, with
  * counts that keep one shape near ten minutes, and a short warm-up (a one-token prompt, one decode step:
  * every decode pipeline compiled) instead of a full-length one.
  */
 const DEFAULTS = {
   models: ['stories260K'],
-  small: { prompt: 32, gen: 32, reps: 3, profileTokens: 16, fullWarmup: true },
+  small: { prompt: 32, gen: 16, reps: 3, profileTokens: 15, fullWarmup: true },
   shape: { prompt: 4, gen: 3, reps: 1, profileTokens: 1, fullWarmup: false },
 };
 /** The prefill split costs one more prefill: taken only when a prefill is shorter than this. */
@@ -486,7 +487,7 @@ async function main(argv: string[]): Promise<number> {
 function printTables(copy: number, rates: Record<string, { shape: string; gflop_per_s: number }>, rows: Row[], skipped: { model: string; quant: string; reason: string }[]) {
   const out = (s = '') => process.stdout.write(`${s}\n`);
   out();
-  out(`matmul rate (GPU time, same run): ${Object.values(rates).map((r) => `${r.shape} ${r.gflop_per_s.toFixed(2)} GFLOP/s`).join('; ')}`);
+  out(`matmul rate (GPU time, same run): ${Object.values(rates).map((r) => `${r.shape} ${r.gflop_per_s.toPrecision(3)} GFLOP/s`).join('; ')}`);
   out(`copy bandwidth: ${copy.toFixed(2)} GB/s`);
   out();
   out('edgewise (WebGPU)');
@@ -496,7 +497,7 @@ function printTables(copy: number, rates: Record<string, { shape: string; gflop_
     const e = r.edgewise as Record<string, number> & { per_token: Record<string, number> };
     out(`${`${r.model} ${r.quant}`.padEnd(24)}${pad(`${r.prompt_tokens}/${r.gen_tokens}`, 8)}${pad(fmt(e.prefill_tokens_per_s), 12)}${pad(fmt(e.decode_tokens_per_s, 2), 11)}` +
       `${pad(fmt(e.ttft_ms, 0), 9)}${pad(fmt((e.weight_bytes_per_token + e.kv_bytes_per_token) / 1e6, 2), 10)}${pad(fmt(e.gb_per_s, 3), 7)}` +
-      `${pad(`${fmt(100 * e.fraction_of_copy, 1)}%`, 8)}${pad(fmt(e.prefill_gflop_per_s, 2), 9)}${pad(`${fmt(100 * e.fraction_of_matmul, 0)}%`, 7)}` +
+      `${pad(`${fmt(100 * e.fraction_of_copy, 1)}%`, 8)}${pad(e.prefill_gflop_per_s.toPrecision(2), 9)}${pad(`${fmt(100 * e.fraction_of_matmul, 0)}%`, 7)}` +
       `${pad(fmt(e.per_token.dispatches, 0), 8)}${pad(fmt(e.per_token.submits, 2), 6)}${pad(fmt(e.per_token.buffers_created, 0), 6)}${pad(fmt(e.per_token.bind_groups_created, 0), 5)}`);
   }
   out('(P/G: prompt / generated tokens; MB/token: weights + KV read per decoded token; of mm: prefill FLOP/s over the matmul rate of the same weight type;');
