@@ -119,6 +119,16 @@ export class InThreadEngine implements Engine {
   }
 
   private async device(): Promise<Gpu> {
+    if (this.gpu?.lost) {
+      // A lost device cannot come back. One the engine made is replaced by a fresh one (the model must
+      // be loaded again); one the caller gave is theirs to replace.
+      if (!this.ownsGpu) {
+        throw new ApiError('device_error', 'the GPU device given to this engine was lost; create a new device and engine', { code: 'DeviceLostError' });
+      }
+      this.loaded = null;
+      try { this.gpu.destroy(); } catch { /* already gone */ }
+      this.gpu = null;
+    }
     if (!this.gpu) {
       try {
         this.gpu = await Gpu.create({ label: 'edgewise-engine' });
@@ -185,6 +195,7 @@ export class InThreadEngine implements Engine {
         hasVision: false,
         chatTemplate: tok.chatTemplate !== null,
       };
+      this.lostModel = null;
       this.loaded = { info, model, tok, gen, overflow, vocabSize: Math.min(tok.vocabSize, model.hparams.vocabSize) };
       progress?.({ stage: 'ready', loadedBytes: fileBytes, totalBytes: fileBytes, file: name });
       return { ...info };
@@ -195,6 +206,17 @@ export class InThreadEngine implements Engine {
       await gguf.close();
     }
   }
+
+  /** After device loss: the model's buffers went with the device; drop it so requests say so clearly
+   *  and the next loadModel starts on a new device. */
+  private forgetLostModel(): void {
+    const m = this.loaded;
+    this.loaded = null;
+    this.lostModel = m?.info.id ?? null;
+    try { m?.gen.dispose(); m?.model.model.dispose(); m?.model.weights.destroy(); } catch { /* the device is gone */ }
+  }
+
+  private lostModel: string | null = null;
 
   private unloadNow(): void {
     const m = this.loaded;
@@ -238,6 +260,9 @@ export class InThreadEngine implements Engine {
   private requireModel(model: string | undefined): Loaded {
     this.checkAlive();
     const m = this.loaded;
+    if (!m && this.lostModel) {
+      throw new ApiError('device_error', `the GPU device was lost and the model '${this.lostModel}' with it; call loadModel() again`, { code: 'DeviceLostError', param: 'model' });
+    }
     if (!m) throw invalidRequest('no model is loaded; call loadModel() first', 'model', 'model_not_loaded');
     if (model !== undefined && model !== m.info.id) {
       throw invalidRequest(`the model '${model}' does not exist here; the loaded model is '${m.info.id}'`, 'model', 'model_not_found', { model, loaded: m.info.id });
@@ -262,6 +287,7 @@ export class InThreadEngine implements Engine {
           text: { decoder: m.tok.decodeStream({ skipSpecial: !renderSpecial }), stop: checked.stop, onText: sink.onText },
         });
       } catch (e) {
+        if (this.gpu?.lost) this.forgetLostModel();
         throw asApiError(e, 'generation failed');
       }
       return { result, finish: finishReason(result.stoppedBy), usage: usageOf(result) };
