@@ -38,6 +38,9 @@ function install(consumer, tarball, deps) {
   mkdirSync(dest, { recursive: true });
   execFileSync('tar', ['xzf', tarball, '-C', dest, '--strip-components=1']);
   for (const d of deps) link(consumer, d);
+  // What npm does for the package's bin.
+  mkdirSync(join(consumer, 'node_modules/.bin'), { recursive: true });
+  symlinkSync('../edgewise/bin/edgewise.mjs', join(consumer, 'node_modules/.bin/edgewise'));
   return 'unpacked, dependencies linked (npm cache lacked them)';
 }
 
