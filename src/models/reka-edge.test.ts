@@ -15,7 +15,7 @@ import { testGpu } from '../testing/gpu.ts';
 import { openOracle } from '../testing/llama-oracle.ts';
 import { compareLogits } from '../testing/compare-logits.ts';
 import { rekaEdgeVocabulary } from '../testing/cl100k-vocab.ts';
-import { writeRandomModel } from '../testing/random-model.ts';
+import { writeRandomModelFile } from '../testing/random-model-file.ts';
 import { TOKENIZER_CORPUS } from '../testing/tokenizer-fixtures.ts';
 import { toyVocabGguf } from '../tokenizer/toy-vocab.ts';
 import { loadTokenizer, type TextTokenizer } from '../tokenizer/tokenizer.ts';
@@ -105,12 +105,14 @@ for (const weightType of ['Q4_0', 'Q4_K'] as GgmlTypeName[]) {
     const path = join(dir, `reka-edge-${weightType}.gguf`);
     let tok: TextTokenizer;
 
-    beforeAll(() => {
-      writeFileSync(path, writeRandomModel({
+    // Written as random quant blocks (the streamed writer): quantizing 2 x 25.7M floats to Q4_K in
+    // JavaScript takes minutes on a loaded machine.
+    beforeAll(async () => {
+      await writeRandomModelFile(path, {
         arch: 'llama', weightType, seed: 9000 + weightType.length, vocab: REKA_EDGE_VOCAB_SIZE, vocabulary: rekaEdgeVocabulary(),
         nEmbd: 256, nLayer: 2, nHead: 8, nHeadKv: 2, nFf: 512, ctx: CTX, ropeBase: 1e6, rmsEps: 1e-5,
-      }));
-    });
+      });
+    }, 300_000);
 
     it('tokenizes a prompt without BOS, matches logits, and greedy-decodes the same tokens', { timeout: 600_000 }, async () => {
       const gpu = await testGpu();
