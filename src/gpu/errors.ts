@@ -27,6 +27,24 @@ export class GpuValidationError extends EdgewiseError {
   }
 }
 
+/** A byte count for messages: 512 B, 2.0 KiB, 3.5 MiB, 4.75 GiB. */
+export function byteSize(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 2 ** 20) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 2 ** 30) return `${(n / 2 ** 20).toFixed(1)} MiB`;
+  return `${(n / 2 ** 30).toFixed(2)} GiB`;
+}
+
+/** The implementation could not allocate GPU memory for `what` (`bytes` asked for). */
+export class GpuOutOfMemoryError extends GpuValidationError {
+  override name = 'GpuOutOfMemoryError';
+  /** `reported`: the implementation's own message. */
+  constructor(readonly what: string, readonly bytes: number, readonly reported: string, readonly context = '') {
+    super('out-of-memory', `${reported || 'allocation failed'} (${byteSize(bytes)} asked for)${context ? `; ${context}` : ''}`, what);
+    Object.assign(this.details, { bytes, what });
+  }
+}
+
 /** WGSL failed to compile or a pipeline could not be created. */
 export class ShaderCompileError extends EdgewiseError {
   override name = 'ShaderCompileError';

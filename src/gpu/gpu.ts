@@ -2,7 +2,7 @@
 // `webgpu` package), what the adapter offers, buffers, kernels, submission and error reporting.
 
 import {
-  DeviceLimitError, DeviceLostError, GpuValidationError, ShaderCompileError, WebGpuUnavailableError,
+  DeviceLimitError, DeviceLostError, GpuOutOfMemoryError, GpuValidationError, ShaderCompileError, WebGpuUnavailableError,
 } from './errors.ts';
 import { PipelineCache, type Kernel, type KernelDef } from './kernel.ts';
 import { BufferPool, type PoolStats } from './pool.ts';
@@ -246,11 +246,77 @@ export class Gpu {
     const need = dtypeByteSize(dtype, numel(shape));
     this.checkBindingSize(label || 'weight', need);
     const buffer = this.device.createBuffer({ size: Math.max(4, Math.ceil(need / 4) * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC, label });
-    this.weightBytes += buffer.size;
+    // Weight buffers are destroyed by their owners (model, encoder); count them out when they are.
+    this.weightBuffers.add(buffer);
+    this.weightBytes_ += buffer.size;
+    const destroy = buffer.destroy.bind(buffer);
+    buffer.destroy = () => {
+      if (this.weightBuffers.delete(buffer)) this.weightBytes_ -= buffer.size;
+      destroy();
+    };
     return new Tensor(buffer, shape, dtype, 0, need, label);
   }
-  /** Bytes held by uploadWeight() buffers. */
-  weightBytes = 0;
+  private weightBuffers = new Set<GPUBuffer>();
+  private weightBytes_ = 0;
+  /** Bytes held by weight buffers (createWeight / uploadWeight) not yet destroyed. */
+  get weightBytes(): number {
+    return this.weightBytes_;
+  }
+  /** Weight buffers not yet destroyed (a leak check after a failed load). */
+  get weightBufferCount(): number {
+    return this.weightBuffers.size;
+  }
+
+  /**
+   * createWeight inside an out-of-memory error scope that is awaited before anything is written, so a
+   * device without the memory is caught at the tensor that did not fit (WebGPU hands back an invalid
+   * buffer and reports the error asynchronously). Throws GpuOutOfMemoryError, the buffer destroyed.
+   */
+  async allocateWeight(shape: readonly number[], dtype: DType, label = ''): Promise<Tensor> {
+    const d = this.device;
+    d.pushErrorScope('out-of-memory');
+    let t: Tensor;
+    try {
+      t = this.createWeight(shape, dtype, label);
+    } catch (e) {
+      void d.popErrorScope().catch(() => undefined);
+      throw e;
+    }
+    const err = await d.popErrorScope();
+    if (err) {
+      t.buffer.destroy();
+      throw new GpuOutOfMemoryError(label || 'weight', t.byteLength, err.message);
+    }
+    return t;
+  }
+
+  /**
+   * Run `make` (which allocates pooled buffers and may write them) inside out-of-memory and validation
+   * scopes, awaited. On an out-of-memory error `undo` gets the result, the pool's free buffers are
+   * destroyed and GpuOutOfMemoryError is thrown; a validation error is undone and thrown the same way.
+   */
+  async checkedAllocation<T>(what: string, bytes: number, make: () => T, undo: (made: T) => void): Promise<T> {
+    const d = this.device;
+    d.pushErrorScope('out-of-memory');
+    d.pushErrorScope('validation');
+    let made: T;
+    try {
+      made = make();
+    } catch (e) {
+      void d.popErrorScope().catch(() => undefined);
+      void d.popErrorScope().catch(() => undefined);
+      throw e;
+    }
+    const [invalid, oom] = await Promise.all([d.popErrorScope(), d.popErrorScope()]);
+    if (oom || invalid) {
+      undo(made);
+      this.pool.trim();
+      // Writes into a buffer that could not be allocated fail validation too: out-of-memory is the cause.
+      if (oom) throw new GpuOutOfMemoryError(what, bytes, oom.message);
+      throw new GpuValidationError('validation', invalid!.message, what);
+    }
+    return made;
+  }
 
   /** Write bytes to a tensor (padded to a multiple of 4 bytes as WebGPU requires). */
   write(t: Tensor, bytes: Uint8Array, byteOffset = 0): void {

@@ -16,7 +16,7 @@ import { EdgewiseError } from '../errors.ts';
 import { bytesSource, GgufFormatError, GgufSourceError, openGguf, openGgufBlobs, openGgufUrl, type ByteSource, type Gguf } from '../formats/gguf.ts';
 import { openGgufPath } from '../formats/gguf-node.ts';
 import { gv, writeGguf, writeGgufSplits, type GgufWriteSpec, type GgufWriterTensor, type GgufWriterValue } from '../formats/gguf-writer.ts';
-import { DeviceLimitError } from '../gpu/errors.ts';
+import { DeviceLimitError, GpuOutOfMemoryError } from '../gpu/errors.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { ggufLayout } from '../testing/gguf-fuzz.ts';
@@ -253,6 +253,85 @@ describe('after every refusal the same Gpu loads and runs a good model', () => {
     await gpu.sync();
     expect(gpu.pool.stats().liveBuffers, 'pooled buffers still held after the refusals').toBe(pool.liveBuffers);
     expectSameLogits(await lastLogits(gpu, await openGguf(bytesSource(GOOD))), before, 'after the refusals');
+  });
+});
+
+// ---------------------------------------------------------------- GPU out of memory
+
+/**
+ * Make the device refuse allocations past `budget` bytes the way WebGPU does: createBuffer returns a
+ * (here: 4-byte) buffer and the error goes to the innermost out-of-memory error scope. An allocation
+ * outside any such scope would be an uncaptured error in a browser: the stand-in throws instead, so
+ * the test fails on any allocation the loader does not check.
+ */
+function oomAfter(gpu: Gpu, budget: number): { restore: () => void; refused: () => number; used: () => number } {
+  const dev = gpu.device;
+  const d = dev as unknown as Record<string, unknown>;
+  const real = { create: dev.createBuffer.bind(dev), push: dev.pushErrorScope.bind(dev), pop: dev.popErrorScope.bind(dev) };
+  const scopes: { filter: GPUErrorFilter; injected: string | null }[] = [];
+  let used = 0, refused = 0;
+  d.pushErrorScope = (filter: GPUErrorFilter) => {
+    scopes.push({ filter, injected: null });
+    real.push(filter);
+  };
+  d.popErrorScope = async () => {
+    const scope = scopes.pop();
+    const err = await real.pop();
+    return err ?? (scope?.injected ? ({ message: scope.injected } as GPUError) : null);
+  };
+  d.createBuffer = (desc: GPUBufferDescriptor) => {
+    if (used + desc.size <= budget) {
+      used += desc.size;
+      return real.create(desc);
+    }
+    refused++;
+    const scope = scopes.findLast((x) => x.filter === 'out-of-memory');
+    if (!scope) throw new Error(`test: '${desc.label}' (${desc.size} bytes) was allocated outside an out-of-memory error scope`);
+    scope.injected ??= `Out of memory: cannot allocate ${desc.size} bytes for '${desc.label}'`;
+    return real.create({ ...desc, size: 4 });
+  };
+  return {
+    restore: () => { delete d.createBuffer; delete d.pushErrorScope; delete d.popErrorScope; },
+    refused: () => refused,
+    used: () => used,
+  };
+}
+
+describe('GPU out of memory during load', () => {
+  it('is a GpuOutOfMemoryError naming the tensor or the KV cache and the sizes, with nothing left allocated, and the next load works', { timeout: 300_000 }, async () => {
+    const gpu = await testGpu();
+    const before = await lastLogits(gpu, await openGguf(bytesSource(GOOD)));
+    await gpu.sync();
+    gpu.pool.trim();
+    const weights0 = { count: gpu.weightBufferCount, bytes: gpu.weightBytes };
+    const live0 = gpu.pool.stats().liveBuffers;
+    const weightTotal = (await openGguf(bytesSource(GOOD))).tensors.reduce((n, t) => n + t.byteLength, 0);
+    const cases = [
+      { budget: Math.floor(weightTotal / 2), what: 'half way through the weights', message: /^GPU out-of-memory error in (blk\.\d\.|token_embd|output)[^:]*: .* \(\d+\.\d KiB asked for\)/, context: /weights take \d+\.\d KiB and \d+\.\d KiB were placed before it; everything this load allocated has been freed/ },
+      { budget: weightTotal + 64, what: 'at the KV cache', message: /^GPU out-of-memory error in the KV cache and workspaces: .* \(\d+\.\d KiB asked for\)/, context: /after the weights \(\d+\.\d KiB\) were placed; the KV cache is \d+\.\d KiB for a context of 32 .*everything this load allocated has been freed/ },
+    ];
+    for (const c of cases) {
+      const fault = oomAfter(gpu, c.budget);
+      let e: unknown;
+      try {
+        e = await loadLanguageModel(gpu, await openGguf(bytesSource(GOOD)), OPTS).then(() => undefined, (x: unknown) => x);
+      } finally {
+        fault.restore();
+      }
+      expect(fault.refused(), `${c.what}: allocations refused`).toBeGreaterThan(0);
+      expect(e, c.what).toBeInstanceOf(GpuOutOfMemoryError);
+      expect(e).toBeInstanceOf(EdgewiseError);
+      const err = e as GpuOutOfMemoryError;
+      expect(err.kind).toBe('out-of-memory');
+      expect(err.message, c.what).toMatch(/^GPU out-of-memory error in .*Out of memory: cannot allocate \d+ bytes/);
+      expect(err.message, c.what).toMatch(c.message);
+      expect(err.message, c.what).toMatch(c.context);
+      expect(err.bytes, c.what).toBeGreaterThan(0);
+      await gpu.sync();
+      expect({ count: gpu.weightBufferCount, bytes: gpu.weightBytes }, `${c.what}: weight buffers left`).toEqual(weights0);
+      expect(gpu.pool.stats().liveBuffers, `${c.what}: pooled buffers left`).toBe(live0);
+    }
+    expectSameLogits(await lastLogits(gpu, await openGguf(bytesSource(GOOD))), before, 'after running out of memory');
   });
 });
 

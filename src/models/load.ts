@@ -6,7 +6,7 @@
 // once, whatever its source (a path, a URL read by Range requests, a Blob).
 
 import { EdgewiseError } from '../errors.ts';
-import { DeviceLimitError } from '../gpu/errors.ts';
+import { byteSize, DeviceLimitError, GpuOutOfMemoryError } from '../gpu/errors.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import type { Gguf, GgufTensorInfo, GgufValue } from '../formats/gguf.ts';
@@ -382,7 +382,13 @@ export async function uploadWeights(
   try {
     for (const p of pieces) {
       const label = p.row0 === undefined ? p.name : `${p.name}[${p.row0}..]`;
-      const t = gpu.createWeight(p.shape, p.info.type, label);
+      let t: Tensor;
+      try {
+        t = await gpu.allocateWeight(p.shape, p.info.type, label);
+      } catch (e) {
+        if (!(e instanceof GpuOutOfMemoryError)) throw e;
+        throw new GpuOutOfMemoryError(label, p.bytes, e.reported, `the model's weights take ${byteSize(total)} and ${byteSize(loaded)} were placed before it; everything this load allocated has been freed`);
+      }
       if (p.row0 === undefined) map.set(p.name, t);
       else {
         const list = split.get(p.name) ?? [];
@@ -448,10 +454,14 @@ export async function loadLanguageModel(gpu: Gpu, gguf: Gguf, opts: LoadOptions 
   const memory = planGpuMemory(gguf, hp, llm, gpu.limits, opts.memoryBudget, opts.maxWeightPartBytes);
   const weights = await uploadWeights(gpu, gguf, hp, onProgress, opts.readChunkBytes, opts.maxWeightPartBytes);
   try {
-    const model = new LanguageModel(gpu, hp, weights, llm);
+    const rest = memory.kvCache + memory.workspace;
+    const model = await gpu.checkedAllocation(`the KV cache and workspaces`, rest, () => new LanguageModel(gpu, hp, weights, llm), (m) => m.dispose());
     return { model, weights, hparams: hp, memory };
   } catch (e) {
     weights.destroy();
+    if (e instanceof GpuOutOfMemoryError) {
+      throw new GpuOutOfMemoryError(e.what, e.bytes, e.reported, `after the weights (${byteSize(memory.weights)}) were placed; the KV cache is ${byteSize(memory.kvCache)} for a context of ${llm.contextLength} (a shorter context needs less); everything this load allocated has been freed`);
+    }
     throw e;
   }
 }
