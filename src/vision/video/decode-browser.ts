@@ -7,7 +7,7 @@
 // from the container's metadata (duration, coded size), and only then decoding. Every failure is a
 // VideoDecodeError naming the problem; nothing is left open (the Input is disposed, frames closed).
 
-import { ALL_FORMATS, BlobSource, Input, VideoSampleSink, type InputVideoTrack, type VideoSample } from 'mediabunny';
+import { BlobSource, Input, MATROSKA, MP4, QTFF, VideoSampleSink, WEBM, type InputVideoTrack, type VideoSample } from 'mediabunny';
 import type { VideoFrame as PromptFrame } from '../family.ts';
 import { checkVideoBytes, checkVideoMetadata, videoLimits, type VideoLimits } from './limits.ts';
 import { checkSampling, planFrameTimes, VideoDecodeError, type FrameSampling } from './sample.ts';
@@ -106,7 +106,7 @@ export async function* decodeVideoFrames(source: VideoSource, options: DecodeVid
   const limits = videoLimits(options);
   const blob = typeof source === 'string' ? await fetchLimited(source, limits.maxBytes, options.signal) : asBlob(source);
   checkVideoBytes(blob.size, limits);
-  const input = new Input({ formats: ALL_FORMATS, source: new BlobSource(blob) });
+  const input = new Input({ formats: [MP4, QTFF, WEBM, MATROSKA], source: new BlobSource(blob) });
   const canvas: { c: OffscreenCanvas | null } = { c: null };
   try {
     const { track, startS, durationMs } = await openTrack(input, limits);

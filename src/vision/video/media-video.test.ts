@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'vitest';
+import type { Tensor } from '../../gpu/tensor.ts';
+import type { MediaChunk, VideoFrame, VisionFamily } from '../family.ts';
+import type { RgbImage } from '../image.ts';
+import { framesAsImages, framesFrom, videoChunks, type FrameDecoder } from './media-video.ts';
+import { VideoDecodeError } from './sample.ts';
+
+/** A family whose "encoder" records what it saw and hands out tensors that count their releases. */
+function fakeFamily(opts: { video?: boolean; failOn?: number } = {}) {
+  const log = { encoded: [] as number[], released: 0, made: 0, videoFrames: [] as number[] };
+  const tensor = () => { log.made++; return { release: () => { log.released++; } } as unknown as Tensor; };
+  const family: VisionFamily = {
+    projector: 'fake',
+    outputWidth: 8,
+    imagePositions: (w, h) => 2 + (w * h) / 16,
+    async image(img: RgbImage): Promise<MediaChunk[]> {
+      if (log.encoded.length === opts.failOn) throw new Error('encoder failed');
+      log.encoded.push(img.data[0]);
+      return [{ kind: 'tokens', ids: [1] }, { kind: 'embeddings', embeddings: tensor(), causal: false }, { kind: 'tokens', ids: [2] }];
+    },
+    destroy() {},
+    ...(opts.video ? {
+      defaultVideoFrames: 6,
+      async video(frames: AsyncIterable<VideoFrame>) {
+        for await (const f of frames) log.videoFrames.push(f.timeMs);
+        return [{ kind: 'text', text: '<video>' }];
+      },
+    } : {}),
+  };
+  return { family, log };
+}
+
+const frame = (tag: number, timeMs: number): VideoFrame => ({ timeMs, image: { width: 4, height: 4, channels: 4, data: new Uint8Array(64).fill(tag) } });
+
+describe('framesAsImages (the generic video prompt)', () => {
+  it('each frame: its timestamp text, then the image chunks, encoded in order', async () => {
+    const { family, log } = fakeFamily();
+    const chunks = await framesAsImages(family, framesFrom([frame(10, 0), frame(11, 1000), frame(12, 61_500)]));
+    const texts = chunks.filter((c) => c.kind === 'text').map((c) => (c as { text: string }).text);
+    expect(texts).toEqual(['00:00.0: ', '\n00:01.0: ', '\n01:01.5: ']);
+    expect(chunks.map((c) => c.kind)).toEqual(['text', 'tokens', 'embeddings', 'tokens', 'text', 'tokens', 'embeddings', 'tokens', 'text', 'tokens', 'embeddings', 'tokens']);
+    expect(log.encoded).toEqual([10, 11, 12]);
+    expect(log.released).toBe(0);
+  });
+  it('frames are encoded as they arrive, not collected first', async () => {
+    const { family, log } = fakeFamily();
+    const seen: number[] = [];
+    async function* frames() {
+      for (let i = 0; i < 3; i++) {
+        seen.push(log.encoded.length); // frames encoded before this one is handed out
+        yield frame(i, i * 1000);
+      }
+    }
+    await framesAsImages(family, frames());
+    expect(seen).toEqual([0, 1, 2]);
+  });
+  it('a decoder failure mid-clip releases the embeddings already made', async () => {
+    const { family, log } = fakeFamily();
+    async function* frames() {
+      yield frame(1, 0);
+      yield frame(2, 1000);
+      throw new VideoDecodeError('corrupt', 'bad cluster');
+    }
+    await expect(framesAsImages(family, frames())).rejects.toMatchObject({ name: 'VideoDecodeError', problem: 'corrupt' });
+    expect(log.made).toBe(2);
+    expect(log.released).toBe(2);
+  });
+  it('an encoder failure releases what was made and stops the decoder', async () => {
+    const { family, log } = fakeFamily({ failOn: 1 });
+    let closed = false;
+    async function* frames() {
+      try {
+        for (let i = 0; ; i++) yield frame(i, i * 1000);
+      } finally {
+        closed = true;
+      }
+    }
+    await expect(framesAsImages(family, frames())).rejects.toThrow('encoder failed');
+    expect(log.released).toBe(log.made);
+    expect(closed).toBe(true);
+  });
+  it('over the position budget: refused before the frame that passes it is encoded', async () => {
+    const { family, log } = fakeFamily(); // 3 positions per 4x4 frame
+    await expect(framesAsImages(family, framesFrom([frame(1, 0), frame(2, 1000), frame(3, 2000)]), { maxPositions: 7 }))
+      .rejects.toMatchObject({ name: 'VideoDecodeError', problem: 'too large' });
+    expect(log.encoded).toEqual([1, 2]);
+    expect(log.released).toBe(2);
+  });
+  it('no frames is a VideoDecodeError', async () => {
+    const { family } = fakeFamily();
+    await expect(framesAsImages(family, framesFrom([]))).rejects.toMatchObject({ problem: 'no frames' });
+  });
+});
+
+describe('videoChunks', () => {
+  const recordingDecoder = (calls: unknown[]): FrameDecoder => (source, o) => {
+    calls.push(o);
+    return framesFrom([frame(1, 0), frame(2, 500)]);
+  };
+  it('families without a video format: the generic prompt at 1 fps, at most 16 frames', async () => {
+    const { family } = fakeFamily();
+    const calls: unknown[] = [];
+    const chunks = await videoChunks(family, new Uint8Array(4), { decode: recordingDecoder(calls), maxBytes: 99 });
+    expect(calls).toEqual([{ maxBytes: 99, maxDurationMs: undefined, maxPixels: undefined, mode: 'rate', fps: 1, maxFrames: 16, signal: undefined }]);
+    expect(chunks[0]).toEqual({ kind: 'text', text: '00:00.0: ' });
+  });
+  it('a family with its own format: one frame per chunk, its default count', async () => {
+    const { family, log } = fakeFamily({ video: true });
+    const calls: unknown[] = [];
+    const chunks = await videoChunks(family, 'blob:x', { decode: recordingDecoder(calls), fps: 5 });
+    expect(calls).toMatchObject([{ mode: 'chunks', maxFrames: 6 }]);
+    expect(log.videoFrames).toEqual([0, 500]);
+    expect(chunks).toEqual([{ kind: 'text', text: '<video>' }]);
+  });
+  it('Node (no WebCodecs): a clear VideoDecodeError, nothing encoded', async () => {
+    const { family, log } = fakeFamily();
+    await expect(videoChunks(family, new Uint8Array(10))).rejects.toMatchObject({ name: 'VideoDecodeError', problem: 'unavailable' });
+    expect(log.made).toBe(0);
+  });
+});

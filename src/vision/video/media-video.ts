@@ -1,0 +1,95 @@
+// A video part -> the prompt chunks the engine splices in. A family with its own video format (Reka
+// Edge's yasa2: a fixed number of frames, one per equal chunk of the clip) gets the sampled frames through
+// family.video. Any other family (gemma3, llava, idefics3) gets the generic video prompt, framesAsImages:
+//
+//     "00:00.0: " <frame 0 as the family's image chunks> "\n00:01.0: " <frame 1 as image chunks> ...
+//
+// each frame preceded by its presentation time as mm:ss.t (hours added past an hour) and ": ", frames
+// after the first on a new line, sampled at fps (default 1) and at most maxFrames (default 16; a longer
+// clip has its frames spread evenly). Frames are encoded one at a time as they are decoded and their
+// pixels dropped, so a clip holds at most one decoded frame in memory plus its encoded embeddings.
+//
+// Decoding is the platform's: in a browser (page or worker) WebCodecs through decode-browser.ts, loaded
+// only when a video arrives (it brings the demuxers, ~66 KB gzipped); Node has no WebCodecs, so a clip
+// there is a VideoDecodeError('unavailable') and callers pass decoded frames (frames option) instead.
+
+import type { MediaChunk, VideoFrame, VisionFamily } from '../family.ts';
+import type { VideoLimits } from './limits.ts';
+import { DEFAULT_VIDEO_FPS, DEFAULT_VIDEO_MAX_FRAMES, formatTimestamp, VideoDecodeError, type FrameSampling } from './sample.ts';
+
+export type VideoInput = Blob | ArrayBuffer | Uint8Array | string;
+
+/** Decodes a clip into sampled frames (decode-browser.ts's decodeVideoFrames has this shape). */
+export type FrameDecoder = (source: VideoInput, options: FrameSampling & VideoLimits & { signal?: AbortSignal }) => AsyncIterable<VideoFrame>;
+
+export interface VideoChunkOptions extends VideoLimits {
+  /** Frames per second of clip time (generic prompt; default 1). */
+  fps?: number;
+  /** At most this many frames (generic prompt: default 16; a family's own format: its default count). */
+  maxFrames?: number;
+  /** Refuse the clip once its frames would take more prompt positions than this, before encoding more. */
+  maxPositions?: number;
+  signal?: AbortSignal;
+  /** The decoder to use; default: WebCodecs (decode-browser.ts), loaded on first use. */
+  decode?: FrameDecoder;
+}
+
+/** The chunks' GPU tensors, released (chunks built for a request that then failed). */
+export function releaseChunks(chunks: readonly MediaChunk[]): void {
+  for (const c of chunks) if (c.kind === 'embeddings') c.embeddings.release();
+}
+
+/**
+ * The generic video prompt: each frame as its timestamp text then the family's image chunks, encoded as
+ * the frames arrive. On any failure (decoding, the position budget, encoding) the embeddings already made
+ * are released before the error goes on.
+ */
+export async function framesAsImages(family: VisionFamily, frames: AsyncIterable<VideoFrame>, opts: { maxPositions?: number; signal?: AbortSignal } = {}): Promise<MediaChunk[]> {
+  const out: MediaChunk[] = [];
+  let positions = 0, n = 0;
+  try {
+    for await (const frame of frames) {
+      opts.signal?.throwIfAborted();
+      const text = `${n ? '\n' : ''}${formatTimestamp(frame.timeMs)}: `;
+      // The text's own tokens are not counted here: a few per frame, the engine checks the whole prompt.
+      positions += family.imagePositions(frame.image.width, frame.image.height);
+      if (opts.maxPositions !== undefined && positions > opts.maxPositions) {
+        throw new VideoDecodeError('too large', `the clip's frames need more than ${opts.maxPositions} prompt positions (${n + 1} frames take ${positions}); ask for fewer frames`, { frames: n + 1, positions, maxPositions: opts.maxPositions });
+      }
+      out.push({ kind: 'text', text });
+      out.push(...(await family.image(frame.image)));
+      n++;
+    }
+  } catch (e) {
+    releaseChunks(out);
+    throw e;
+  }
+  if (n === 0) throw new VideoDecodeError('no frames', 'the clip gave no frames');
+  return out;
+}
+
+async function defaultDecoder(): Promise<FrameDecoder> {
+  if (typeof VideoDecoder === 'undefined') {
+    return () => {
+      throw new VideoDecodeError('unavailable', 'video files are decoded with WebCodecs, which Node does not have: decode in the browser build, or pass the frames as images with their times (CLI: --video-frames a.png,b.png --frame-times 0,1000)');
+    };
+  }
+  return (await import('./decode-browser.ts')).decodeVideoFrames;
+}
+
+/** A video part (Blob, bytes or URL) -> the chunks for the family's prompt. */
+export async function videoChunks(family: VisionFamily, source: VideoInput, opts: VideoChunkOptions = {}): Promise<MediaChunk[]> {
+  const decode = opts.decode ?? (await defaultDecoder());
+  const limits: VideoLimits = { maxBytes: opts.maxBytes, maxDurationMs: opts.maxDurationMs, maxPixels: opts.maxPixels };
+  if (family.video) {
+    const maxFrames = opts.maxFrames ?? family.defaultVideoFrames ?? DEFAULT_VIDEO_MAX_FRAMES;
+    return family.video(decode(source, { ...limits, mode: 'chunks', maxFrames, signal: opts.signal }));
+  }
+  const frames = decode(source, { ...limits, mode: 'rate', fps: opts.fps ?? DEFAULT_VIDEO_FPS, maxFrames: opts.maxFrames ?? DEFAULT_VIDEO_MAX_FRAMES, signal: opts.signal });
+  return framesAsImages(family, frames, { maxPositions: opts.maxPositions, signal: opts.signal });
+}
+
+/** Frames already decoded (Node, or a caller with its own decoder) -> an AsyncIterable for the above. */
+export async function* framesFrom(frames: Iterable<VideoFrame>): AsyncGenerator<VideoFrame> {
+  yield* frames;
+}
