@@ -3,6 +3,7 @@
 //   ACT_GELU_TANH   0.5 x (1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2))), evaluated as x / (1 + exp(-2u)),
 //                   the same function without the cancellation of 1 + tanh for x << 0
 //   ACT_GELU_ERF    0.5 x (1 + erf(x / sqrt 2)), with 1 + erf(z) = erfc(-z) from a rational-exponential fit
+//   ACT_GELU_QUICK  x sigmoid(1.702 x) = x / (1 + exp(-1.702 x)) (ggml_gelu_quick; CLIP's quick_gelu)
 //   ACT_GELU_TABLE  llama.cpp's CPU GELU: x <= -10 -> 0, x >= 10 -> x, else the f16 table entry at the
 //                   f16 rounding of x (table T: 65536 f16 values, two per u32), bit-exact without shader-f16
 // GATED: gate at X[row * g_stride + g_off + col], up at U[row * u_stride + u_off + col] (two tensors, or one
@@ -72,6 +73,11 @@ fn gelu_erf1(x: f32) -> f32 {
   return 0.5 * x * one_plus_erf;
 }
 
+// exp overflowing to +inf for x << 0 gives -0, as ggml's x * (1 / (1 + expf(-1.702 x))) does.
+fn gelu_quick1(x: f32) -> f32 {
+  return x / (1.0 + exp(-1.702 * x));
+}
+
 #include "f16_bits"
 
 #if ACT_GELU_TABLE
@@ -90,6 +96,8 @@ fn act1(x: f32) -> f32 {
   return gelu_tanh1(x);
 #elif ACT_GELU_ERF
   return gelu_erf1(x);
+#elif ACT_GELU_QUICK
+  return gelu_quick1(x);
 #elif ACT_GELU_TABLE
   return gelu_table1(x);
 #endif

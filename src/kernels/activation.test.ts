@@ -14,12 +14,15 @@ import { ShapeError, UnsupportedDtypeError } from '../gpu/errors.ts';
 // - gelu tanh / erf: ggml forms 1 + tanh (1 + erf) in float, so for x << 0 its own result carries an absolute
 //   error of ~|x| * 2^-25 that the GPU (evaluating without that cancellation) does not share, and relative
 //   error is meaningless there. Measured <= 4.8e-7 absolute (1 ulp at |y| ~ 4); allowed 1e-6 + 1e-6 relative.
+// - gelu quick: x / (1 + exp(-1.702 x)), silu's error with exp's argument scaled by 1.702; allowed 8e-6
+//   relative (plus 1e-30 absolute for the underflow to -0 at x << 0).
 // - the f16-table GELU: exact, bit for bit.
 const SILU_TOL = { atol: 1e-30, rtol: 4e-6 };
+const QUICK_TOL = { atol: 1e-30, rtol: 8e-6 };
 const GELU_TOL = { atol: 1e-6, rtol: 1e-6 };
 // Gated: the activation's absolute error is multiplied by up (~N(0, 2), |up| < 8 here).
 const GLU_TOL = { silu: SILU_TOL, tanh: { atol: 8e-6, rtol: 1e-6 }, erf: { atol: 8e-6, rtol: 1e-6 }, table: { atol: 0, rtol: 0 } };
-const TOL: Record<'silu' | GeluKind, { atol: number; rtol: number }> = { silu: SILU_TOL, tanh: GELU_TOL, erf: GELU_TOL, table: { atol: 0, rtol: 0 } };
+const TOL: Record<'silu' | GeluKind, { atol: number; rtol: number }> = { silu: SILU_TOL, tanh: GELU_TOL, erf: GELU_TOL, quick: QUICK_TOL, table: { atol: 0, rtol: 0 } };
 
 const SHAPES: [number, number][] = [[1, 1], [3, 3], [5, 65], [1, 255], [7, 1000], [2, 4097], [4, 4096], [40, 12]];
 
@@ -32,16 +35,16 @@ function inputs(rng: Rng, n: number): Float32Array {
 }
 
 describe('silu and gelu', () => {
-  it('match ggml on awkward shapes (silu, gelu tanh, gelu erf, gelu f16 table)', async () => {
+  it('match ggml on awkward shapes (silu, gelu tanh, gelu erf, gelu quick, gelu f16 table)', async () => {
     const gpu = await testGpu();
     const rng = new Rng(31);
     for (const [rows, n] of SHAPES) {
       const x = inputs(rng, rows * n);
       const tx = gpu.upload(x, [rows, n]);
-      for (const kind of ['silu', 'tanh', 'erf', 'table'] as const) {
+      for (const kind of ['silu', 'tanh', 'erf', 'quick', 'table'] as const) {
         const out = poisoned(gpu, [rows, n]);
         gpu.run((rec) => kind === 'silu' ? silu(gpu, rec, tx, out)
-          : gelu(gpu, rec, tx, out, { approx: kind === 'erf' ? 'erf' : 'tanh', llamaCppF16Table: kind === 'table' }));
+          : gelu(gpu, rec, tx, out, { approx: kind === 'table' ? 'tanh' : kind, llamaCppF16Table: kind === 'table' }));
         const exp = kind === 'silu' ? siluRef(x) : geluRef(x, kind);
         expectClose(await gpu.readF32(out), exp, TOL[kind], `${kind} ${rows}x${n}`);
         out.release();

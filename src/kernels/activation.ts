@@ -1,4 +1,4 @@
-// Activations: silu and gelu (tanh or erf form, or llama.cpp's f16-table GELU), and the gated forms
+// Activations: silu and gelu (tanh, erf or quick form, or llama.cpp's f16-table GELU), and the gated forms
 // swiglu = silu(gate) * up and geglu = gelu(gate) * up, reading gate and up from two tensors or from one
 // fused [rows, 2n] tensor holding the gate half first (ggml_swiglu / ggml_geglu on one tensor, unswapped:
 // llama.cpp's fused gate_up and phi3's fused ffn_up). With shader-f16, x/gate/up/out may be F16 (all of
@@ -14,14 +14,15 @@ import { activationDtype, f16Defines, type ActDtype } from './f16.ts';
 import { expectNotAliased, isInPlace, rowsOf } from './aliasing.ts';
 
 export interface GeluOptions {
-  /** 'tanh' (ggml_gelu, the default) or 'erf' (ggml_gelu_erf). */
-  approx?: 'tanh' | 'erf';
+  /** 'tanh' (ggml_gelu, the default), 'erf' (ggml_gelu_erf) or 'quick' (ggml_gelu_quick: x sigmoid(1.702 x),
+   *  CLIP's quick_gelu). */
+  approx?: 'tanh' | 'erf' | 'quick';
   /** Reproduce llama.cpp's CPU GELU bit for bit: f16-rounded input looked up in a table of f16-rounded
    *  outputs, with x <= -10 -> 0 and x >= 10 -> x. Tanh form only. */
   llamaCppF16Table?: boolean;
 }
 
-type Act = 'ACT_SILU' | 'ACT_GELU_TANH' | 'ACT_GELU_ERF' | 'ACT_GELU_TABLE';
+type Act = 'ACT_SILU' | 'ACT_GELU_TANH' | 'ACT_GELU_ERF' | 'ACT_GELU_QUICK' | 'ACT_GELU_TABLE';
 
 export function silu(gpu: Gpu, rec: Recorder, x: Tensor, out: Tensor): void {
   unary('silu', 'ACT_SILU', gpu, rec, x, out);
@@ -43,12 +44,12 @@ export function geglu(gpu: Gpu, rec: Recorder, gate: Tensor, up: Tensor | null, 
 
 function geluAct(op: string, opts: GeluOptions): Act {
   const approx = opts.approx ?? 'tanh';
-  if (approx !== 'tanh' && approx !== 'erf') throw new RangeError(`${op}: approx must be 'tanh' or 'erf', got ${String(approx)}`);
+  if (approx !== 'tanh' && approx !== 'erf' && approx !== 'quick') throw new RangeError(`${op}: approx must be 'tanh', 'erf' or 'quick', got ${String(approx)}`);
   if (opts.llamaCppF16Table) {
     if (approx !== 'tanh') throw new RangeError(`${op}: llamaCppF16Table reproduces the tanh form only (approx is '${approx}')`);
     return 'ACT_GELU_TABLE';
   }
-  return approx === 'tanh' ? 'ACT_GELU_TANH' : 'ACT_GELU_ERF';
+  return approx === 'tanh' ? 'ACT_GELU_TANH' : approx === 'erf' ? 'ACT_GELU_ERF' : 'ACT_GELU_QUICK';
 }
 
 function unary(op: string, act: Act, gpu: Gpu, rec: Recorder, x: Tensor, out: Tensor): void {

@@ -24,6 +24,12 @@ export function geluErfF32(x: number): number {
   return f(f(0.5 * x) * f(1 + f(erf(f(x * SQRT_2_INV)))));
 }
 
+const GELU_QUICK_COEF = f(-1.702);
+/** ggml_gelu_quick_f32: x * (1.0f / (1.0f + expf(GELU_QUICK_COEF * x))). */
+export function geluQuickF32(x: number): number {
+  return f(x * f(1 / f(1 + f(Math.exp(f(GELU_QUICK_COEF * x))))));
+}
+
 /** llama.cpp's CPU GELU (GGML_GELU_FP16): table lookup at the f16 rounding of x inside (-10, 10). */
 export function geluTableF32(x: number): number {
   if (x <= -10) return 0;
@@ -41,8 +47,8 @@ export function geluF16Table(): Uint16Array {
   return table;
 }
 
-export type GeluKind = 'tanh' | 'erf' | 'table';
-const GELU: Record<GeluKind, (x: number) => number> = { tanh: geluTanhF32, erf: geluErfF32, table: geluTableF32 };
+export type GeluKind = 'tanh' | 'erf' | 'quick' | 'table';
+const GELU: Record<GeluKind, (x: number) => number> = { tanh: geluTanhF32, erf: geluErfF32, quick: geluQuickF32, table: geluTableF32 };
 
 export function siluRef(x: Float32Array): Float32Array {
   return x.map(siluF32);

@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""An independent image -> embeddings reference for mmproj GGUFs (clip ViT + gemma3 projector), written
-with torch ops in float64: conv2d patch embedding, interpolate for position embeddings, layer_norm,
-explicit softmax attention, tanh GELU, avg_pool2d, RMSNorm and the projection. It shares no code with the
-TypeScript/WGSL path; it reads the GGUF with its own small numpy parser.
+"""An independent image -> embeddings reference for mmproj GGUFs (clip ViT + gemma3, LLaVA mlp or idefics3
+projector), written with torch ops in float64 the way the Hugging Face models compute them: conv2d patch
+embedding, a class token prepended at position 0 (CLIP), interpolate for position embeddings, layer_norm,
+explicit softmax attention, tanh or quick GELU, then the projector: gemma3 avg_pool2d + RMSNorm +
+projection; LLaVA's linear_1 -> GELU -> linear_2 on the patch rows (class row dropped); idefics3's
+pixel_shuffle (view/permute/reshape as Idefics3Connector) + the modality projection. It shares no code
+with the TypeScript/WGSL path; it reads the GGUF with its own small numpy parser.
 
 usage: clip_torch_oracle.py MMPROJ.gguf PIXELS.f32 WIDTH HEIGHT OUT.f32
   PIXELS.f32: planar RGB float32 (already normalized), OUT.f32: float32 [tokens, width] row-major.
@@ -108,15 +111,24 @@ def read_gguf(path):
 # ---------------------------------------------------------------- the encoder
 
 def encode(meta, T, pixels, width, height):
-    assert meta["general.architecture"] == "clip" and meta["clip.projector_type"] == "gemma3"
+    proj = meta.get("clip.projector_type", "mlp")
+    assert meta["general.architecture"] == "clip" and proj in ("gemma3", "mlp", "idefics3"), proj
     p = meta["clip.vision.patch_size"]
     D = meta["clip.vision.embedding_length"]
     n_head = meta["clip.vision.attention.head_count"]
     n_layer = meta["clip.vision.block_count"]
     eps = meta["clip.vision.attention.layer_norm_epsilon"]
     merge = meta.get("clip.vision.projector.scale_factor", 4)
-    assert meta.get("clip.use_gelu", False)
+    # clip.use_gelu: tanh GELU; otherwise CLIP's quick_gelu, x * sigmoid(1.702 x)
+    if meta.get("clip.use_gelu", False):
+        act = lambda v: F.gelu(v, approximate="tanh")
+    else:
+        act = lambda v: v * torch.sigmoid(1.702 * v)
     hd = D // n_head
+    # older converters store fc1 as ffn_down and fc2 as ffn_up; tell them apart by shape
+    up_name, down_name = "ffn_up", "ffn_down"
+    if T["v.blk.0.ffn_down.weight"].shape[1] == D:
+        up_name, down_name = "ffn_down", "ffn_up"
 
     img = torch.from_numpy(pixels.astype(np.float64)).reshape(1, 3, height, width)
     x = F.conv2d(img, T["v.patch_embd.weight"], T.get("v.patch_embd.bias"), stride=p)  # [1, D, gy, gx]
@@ -124,8 +136,12 @@ def encode(meta, T, pixels, width, height):
     x = x.flatten(2).transpose(1, 2)[0]  # [gy*gx, D], patches row-major
 
     pos = T["v.position_embd.weight"]
-    side = int(round(pos.shape[0] ** 0.5))
-    if (gy, gx) != (side, side):
+    has_cls = "v.class_embd" in T
+    if has_cls:  # CLIPVisionEmbeddings: [CLS] + patches, position ids 0..n
+        x = torch.cat([T["v.class_embd"].reshape(1, D), x], dim=0)
+        assert pos.shape[0] == x.shape[0], (pos.shape, x.shape)
+    side = int(round((pos.shape[0] - has_cls) ** 0.5))
+    if not has_cls and (gy, gx) != (side, side):
         grid = pos.reshape(1, side, side, D).permute(0, 3, 1, 2)
         pos = F.interpolate(grid, size=(gy, gx), mode="bilinear", align_corners=False).permute(0, 2, 3, 1).reshape(gy * gx, D)
     x = x + pos
@@ -146,9 +162,27 @@ def encode(meta, T, pixels, width, height):
         a = torch.softmax(q @ k.transpose(1, 2) / hd ** 0.5, dim=-1) @ v  # no mask: bidirectional
         x = x + lin(a.transpose(0, 1).reshape(n, D), "attn_out")
         h = ln(x, b + "ln2")
-        x = x + lin(F.gelu(lin(h, "ffn_up"), approximate="tanh"), "ffn_down")
+        x = x + lin(act(lin(h, up_name)), down_name)
     if "v.post_ln.weight" in T:
         x = ln(x, "v.post_ln")
+    if has_cls:
+        x = x[1:]  # LLaVA's "patch" feature select: drop the class token
+
+    if proj == "mlp":  # LlavaMultiModalProjector: linear_1, GELU, linear_2 (nn.Linear weights are [out, in])
+        hcur = F.gelu(x @ T["mm.0.weight"].T + T["mm.0.bias"], approximate="tanh")
+        return hcur @ T["mm.2.weight"].T + T["mm.2.bias"]
+
+    if proj == "idefics3":  # Idefics3Connector: pixel_shuffle, then modality_projection (no bias)
+        s = merge
+        seq = x.shape[0]
+        hh = ww = int(seq ** 0.5)
+        y = x[None].view(1, hh, ww, D)
+        y = y.view(1, hh, ww // s, D * s)
+        y = y.permute(0, 2, 1, 3)
+        y = y.reshape(1, ww // s, hh // s, D * s * s)
+        y = y.permute(0, 2, 1, 3)
+        y = y.reshape(1, seq // (s * s), D * s * s)[0]
+        return y @ T["mm.model.fc.weight"].T
 
     # gemma3 projector: pool the patch grid, RMSNorm with soft_emb_norm, project with input_projection
     grid = x.reshape(gy, gx, D).permute(2, 0, 1)[None]

@@ -52,12 +52,14 @@ describe('clip hyperparameters', () => {
     expect(imageTokenCount(hp)).toBe(64); // 32 patches per side -> 8 per side
   });
 
-  it('refuses unknown projectors, non-GELU encoders, missing, misshapen and leftover tensors with typed errors', async () => {
+  it('refuses unknown projectors, silu encoders, missing, misshapen and leftover tensors with typed errors', async () => {
     const open = (e: Parameters<typeof editMmproj>[1]) => openMmprojBytes(editMmproj(mmproj, e));
     const hpOf = async (e: Parameters<typeof editMmproj>[1]) => { const g = await open(e); const hp = readClipHparams(g); checkClipTensors(g, hp); return hp; };
-    await expect(hpOf({ metadata: { 'clip.projector_type': gv.string('idefics3') } })).rejects.toThrow(UnsupportedProjectorError);
-    await expect(hpOf({ metadata: { 'clip.projector_type': null } })).rejects.toThrow(/projector 'mlp' is not supported/);
-    await expect(hpOf({ metadata: { 'clip.use_gelu': null } })).rejects.toThrow(/quick-gelu/);
+    await expect(hpOf({ metadata: { 'clip.projector_type': gv.string('resampler') } })).rejects.toThrow(UnsupportedProjectorError);
+    // No projector type means LLaVA's 'mlp' (as llama.cpp): this file has no class position nor mm.0/mm.2.
+    await expect(hpOf({ metadata: { 'clip.projector_type': null } })).rejects.toThrow(/square grid of positions after the class position/);
+    await expect(hpOf({ metadata: { 'clip.use_gelu': null, 'clip.use_silu': gv.bool(true) } })).rejects.toThrow(/activation is silu/);
+    expect((await hpOf({ metadata: { 'clip.use_gelu': null } })).ffnAct).toBe('quick-gelu');
     await expect(hpOf({ metadata: { 'clip.has_vision_encoder': gv.bool(false) } })).rejects.toThrow(/no vision encoder/);
     await expect(hpOf({ metadata: { 'general.architecture': gv.string('llama') } })).rejects.toThrow(VisionConfigError);
     await expect(hpOf({ metadata: { 'clip.vision.projector.scale_factor': gv.u32(3) } })).rejects.toThrow(/do not pool by the projector's scale factor 3/);
