@@ -14,11 +14,12 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 # Debian's PyTorch (CPU) for the independent check of the vision encoder (src/testing/clip_torch_oracle.py
-# runs with /usr/bin/python3): about 150 MB of packages, 3 minutes to install.
-if ! /usr/bin/python3 -c 'import torch, numpy' >/dev/null 2>&1; then
-  echo "setup: installing python3-torch"
+# runs with /usr/bin/python3): about 150 MB of packages, 3 minutes to install. Pillow for the check of
+# Reka Edge's image preprocessing (src/testing/yasa2_preprocess_oracle.py): a few MB.
+if ! /usr/bin/python3 -c 'import torch, numpy, PIL' >/dev/null 2>&1; then
+  echo "setup: installing python3-torch python3-pil"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-torch >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-torch python3-pil >/dev/null
 fi
 # A second WebGPU device for tests: Mesa 25's lavapipe (from bookworm-backports; Debian 12's own 22.3 is
 # refused by Dawn) has shader-f16 and a 128 MiB binding limit, so the f16 kernel variants and the

@@ -12,6 +12,8 @@ export const REKA_EDGE_VOCAB_SIZE = 100352;
 export const REKA_EDGE_TOKENS = {
   endOfText: 100257, // <|endoftext|>
   image: 100278, // <REKA_IMG_TOKEN>
+  imageStart: 100279, // <image>
+  imageEnd: 100280, // </image>
   videoStart: 100284, // <video>
   videoEnd: 100285, // </video>
   sep: 100290, // <sep>: end of a turn
@@ -23,6 +25,8 @@ export const REKA_EDGE_TOKENS = {
 export const REKA_EDGE_TOKEN_TEXT: Readonly<Record<number, string>> = {
   [REKA_EDGE_TOKENS.endOfText]: '<|endoftext|>',
   [REKA_EDGE_TOKENS.image]: '<REKA_IMG_TOKEN>',
+  [REKA_EDGE_TOKENS.imageStart]: '<image>',
+  [REKA_EDGE_TOKENS.imageEnd]: '</image>',
   [REKA_EDGE_TOKENS.videoStart]: '<video>',
   [REKA_EDGE_TOKENS.videoEnd]: '</video>',
   [REKA_EDGE_TOKENS.sep]: '<sep>',

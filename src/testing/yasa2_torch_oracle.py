@@ -7,7 +7,8 @@ F.linear. The position table is the one in the file, else built as llama.cpp's R
 clip_torch_oracle.read_gguf (numpy).
 
 usage: yasa2_torch_oracle.py MMPROJ.gguf PIXELS.f32 OUT.f32
-  PIXELS.f32: float32 [3, S, S] (normalized), OUT.f32: float32 [64, projection width] row-major.
+  PIXELS.f32: float32 [tiles, 3, S, S] (normalized; one tile or several, each encoded on its own),
+  OUT.f32: float32 [tiles * 64, projection width] row-major, tile after tile.
 Run with Debian's python3 (/usr/bin/python3 + python3-torch); exits 3 when torch is not importable.
 """
 import os
@@ -50,7 +51,8 @@ def encode(meta, T, pixels):
     S = meta["clip.vision.image_size"]
     eps = meta["clip.vision.attention.layer_norm_epsilon"]
     p = T["v.patch_embd.weight"].shape[-1]
-    x = torch.from_numpy(pixels.astype(np.float64)).reshape(1, 3, S, S)
+    x = torch.from_numpy(pixels.astype(np.float64)).reshape(-1, 3, S, S)
+    assert x.shape[0] == 1, "one tile at a time"
     x = F.conv2d(x, T["v.patch_embd.weight"], T["v.patch_embd.bias"], stride=p)
     x = ln_channels(x, T["v.patch_ln.weight"], T["v.patch_ln.bias"], eps)
     s = 0
@@ -89,8 +91,11 @@ def main():
     path, pix_path, out_path = sys.argv[1:]
     meta, T = read_gguf(path)
     pixels = np.fromfile(pix_path, dtype="<f4")
+    S = meta["clip.vision.image_size"]
+    assert pixels.size % (3 * S * S) == 0, f"{pixels.size} values are not whole {S} x {S} tiles"
+    tiles = pixels.reshape(-1, 3 * S * S)
     with torch.no_grad():
-        out = encode(meta, T, pixels)
+        out = torch.cat([encode(meta, T, t) for t in tiles], dim=0)
     out.numpy().astype("<f4").tofile(out_path)
     print(f'{{"tokens": {out.shape[0]}, "width": {out.shape[1]}}}')
 
