@@ -8,6 +8,13 @@
 // (source step (n - 1) / target, no half-pixel offset, results truncated to u8), centred on black, then
 // each value becomes (v / 255 - mean[c]) / std[c]. An image already at the target size is used as is.
 // Alpha is dropped without compositing, as stb_image does when llama.cpp asks it for 3 channels.
+//
+// LLaVA 1.5 (projector 'mlp'): the same fit-and-centre with the bilinear filter, padded with LLaVA's
+// background colour rgb(122, 116, 104) (the CLIP mean x 255) instead of black.
+// idefics3 / SmolVLM: the image is resized keeping its aspect ratio so that its longer side is the
+// preprocessor's longest edge, both sides rounded UP to multiples of the tile size (image_size); that
+// refined image (clip's bicubic filter, no padding) is cut into tiles of image_size², row by row, and the
+// whole image is also resized (bilinear, aspect ratio not kept) to one image_size² overview.
 
 import { EdgewiseError } from '../errors.ts';
 import type { PixelTensor } from './encoder.ts';
@@ -141,8 +148,49 @@ export function resizeBilinearClip(src: Uint8Array, sw: number, sh: number, tw: 
   return dst;
 }
 
-/** Fit inside target x target keeping the aspect ratio, bilinear, centred on black: clip's resize with padding. */
-export function letterboxClip(img: RgbImage, target: number): Uint8Array {
+/**
+ * clip's bicubic resize of packed RGB u8 (llama.cpp img_tool::resize_bicubic): source step n / target (no
+ * half-pixel offset), a 4x4 neighbourhood with edge clamping, the coefficient arithmetic in double stored
+ * to float and the polynomial in float, as the C code does; results rounded half away from zero and
+ * clamped to [0, 255]. Overshoot at edges is part of the filter (0, 90 -> 0, 45, 90, 96).
+ */
+export function resizeBicubicClip(src: Uint8Array, sw: number, sh: number, tw: number, th: number): Uint8Array {
+  const dst = new Uint8Array(3 * tw * th);
+  const tx = f(sw / tw), ty = f(sh / th);
+  const clamp = (v: number, hi: number) => Math.max(0, Math.min(v, hi));
+  // The cubic through the four samples at offset t, in float.
+  const cubic = (p0: number, p1: number, p2: number, p3: number, t: number) => {
+    const d0 = f(p0 - p1), d2 = f(p2 - p1), d3 = f(p3 - p1);
+    const a1 = f((-1 / 3) * d0 + d2 - (1 / 6) * d3);
+    const a2 = f(0.5 * d0 + 0.5 * d2);
+    const a3 = f((-1 / 6) * d0 - 0.5 * d2 + (1 / 6) * d3);
+    return f(f(f(p1 + f(a1 * t)) + f(f(a2 * t) * t)) + f(f(f(a3 * t) * t) * t));
+  };
+  const C = [0, 0, 0, 0];
+  for (let i = 0; i < th; i++) {
+    const sy = f(ty * i), y = Math.trunc(sy), dy = f(sy - y);
+    for (let j = 0; j < tw; j++) {
+      const sx = f(tx * j), x = Math.trunc(sx), dx = f(sx - x);
+      for (let k = 0; k < 3; k++) {
+        for (let jj = 0; jj < 4; jj++) {
+          const row = clamp(y - 1 + jj, sh - 1) * sw;
+          const px = (c: number) => src[(row + clamp(c, sw - 1)) * 3 + k];
+          C[jj] = cubic(px(x - 1), px(x), px(x + 1), px(x + 2), dx);
+        }
+        const v = cubic(C[0], C[1], C[2], C[3], dy);
+        dst[(i * tw + j) * 3 + k] = Math.min(Math.max(Math.round(v), 0), 255);
+      }
+    }
+  }
+  return dst;
+}
+
+/** LLaVA's background colour: the CLIP mean x 255, as llama.cpp pads LLaVA 1.5 images. */
+export const LLAVA_PAD_COLOR: readonly [number, number, number] = [122, 116, 104];
+
+/** Fit inside target x target keeping the aspect ratio, bilinear, centred on `pad` (black by default):
+ *  clip's resize with padding. */
+export function letterboxClip(img: RgbImage, target: number, pad: readonly [number, number, number] = [0, 0, 0]): Uint8Array {
   checkRgb(img);
   const rgb = toRgb(img);
   const { width: sw, height: sh } = img;
@@ -150,7 +198,8 @@ export function letterboxClip(img: RgbImage, target: number): Uint8Array {
   const scale = Math.min(f(target / sw), f(target / sh));
   const nw = Math.min(Math.ceil(f(sw * scale)), target), nh = Math.min(Math.ceil(f(sh * scale)), target);
   const resized = resizeBilinearClip(rgb, sw, sh, nw, nh);
-  const out = new Uint8Array(3 * target * target); // black
+  const out = new Uint8Array(3 * target * target);
+  if (pad[0] || pad[1] || pad[2]) for (let i = 0; i < target * target; i++) out.set(pad, 3 * i);
   const ox = Math.trunc((target - nw) / 2), oy = Math.trunc((target - nh) / 2);
   for (let y = 0; y < nh; y++) out.set(resized.subarray(3 * y * nw, 3 * (y + 1) * nw), 3 * ((y + oy) * target + ox));
   return out;
@@ -176,4 +225,61 @@ export interface PreprocessOptions {
 /** Decoded RGB(A) pixels -> the encoder's input for gemma3-style fixed-size encoders. */
 export function preprocessImage(img: RgbImage, o: PreprocessOptions): PixelTensor {
   return normalizeRgb(letterboxClip(img, o.imageSize), o.imageSize, o.imageSize, o.imageMean, o.imageStd);
+}
+
+/** Decoded RGB(A) pixels -> LLaVA 1.5's encoder input: letterboxed on LLaVA's background colour. */
+export function preprocessLlava(img: RgbImage, o: PreprocessOptions): PixelTensor {
+  return normalizeRgb(letterboxClip(img, o.imageSize, LLAVA_PAD_COLOR), o.imageSize, o.imageSize, o.imageMean, o.imageStd);
+}
+
+// ---------------------------------------------------------------- idefics3 / SmolVLM splitting
+
+export interface TileGrid {
+  /** The refined size the image is resized to before it is cut (multiples of the tile size). */
+  width: number;
+  height: number;
+  cols: number;
+  rows: number;
+}
+
+/**
+ * llama.cpp's idefics3 refined size (img_tool::calc_size_preserved_ratio): scale so that the longer side
+ * is `longestEdge` (up or down), then round each side up to a multiple of `tile`, in float as clip does.
+ */
+export function idefics3Grid(width: number, height: number, tile: number, longestEdge: number): TileGrid {
+  checkImageSize(width, height, Infinity);
+  const scale = Math.min(f(longestEdge / width), f(longestEdge / height));
+  const up = (x: number) => Math.ceil(f(x / tile)) * tile;
+  const w = up(f(width * scale)), h = up(f(height * scale));
+  return { width: w, height: h, cols: w / tile, rows: h / tile };
+}
+
+export interface Idefics3Split {
+  grid: TileGrid;
+  /** cols x rows tiles, row by row, each packed RGB u8 of tile x tile. */
+  tiles: Uint8Array[];
+  /** The whole image resized to tile x tile (bilinear, aspect ratio not kept). */
+  overview: Uint8Array;
+}
+
+/** Resize and cut an image as llama.cpp's clip does for idefics3 (tiles first in reading order, then the overview). */
+export function splitIdefics3(img: RgbImage, tile: number, longestEdge: number): Idefics3Split {
+  checkRgb(img);
+  const rgb = toRgb(img);
+  const { width: sw, height: sh } = img;
+  const grid = idefics3Grid(sw, sh, tile, longestEdge);
+  const resize = (tw: number, th: number, filter: typeof resizeBilinearClip) => (tw === sw && th === sh ? rgb : filter(rgb, sw, sh, tw, th));
+  const refined = resize(grid.width, grid.height, resizeBicubicClip);
+  const tiles: Uint8Array[] = [];
+  for (let r = 0; r < grid.rows; r++) {
+    for (let c = 0; c < grid.cols; c++) {
+      const t = new Uint8Array(3 * tile * tile);
+      for (let y = 0; y < tile; y++) {
+        const from = 3 * ((r * tile + y) * grid.width + c * tile);
+        t.set(refined.subarray(from, from + 3 * tile), 3 * y * tile);
+      }
+      tiles.push(t);
+    }
+  }
+  return { grid, tiles, overview: resize(tile, tile, resizeBilinearClip) };
 }
