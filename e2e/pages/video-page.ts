@@ -62,6 +62,13 @@ const api = {
       return bytes.length;
     });
   },
+  /** A stored clip's bytes as base64, for a test to write to disk or hand to the Node side. */
+  async base64(name: string) {
+    const bytes = new Uint8Array(await clips.get(name)!.arrayBuffer());
+    let s = '';
+    for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    return btoa(s);
+  },
   decode: (name: string, options = {}) => worker.decode(clips.get(name)!, options),
   /** Through a blob: URL, as a video_url string would arrive. */
   decodeUrl: (name: string, options = {}) => worker.decode(URL.createObjectURL(clips.get(name)!), options),

@@ -7,80 +7,16 @@
 // from the container's metadata (duration, coded size), and only then decoding. Every failure is a
 // VideoDecodeError naming the problem; nothing is left open (the Input is disposed, frames closed).
 
-import { BlobSource, Input, MATROSKA, MP4, QTFF, VideoSampleSink, WEBM, type InputVideoTrack, type VideoSample } from 'mediabunny';
+import { VideoSampleSink, type VideoSample } from 'mediabunny';
 import type { VideoFrame as PromptFrame } from '../family.ts';
-import { checkVideoBytes, checkVideoMetadata, videoLimits, type VideoLimits } from './limits.ts';
+import { openInput, openTrack, sourceBlob, type VideoSource } from './container.ts';
+import { videoLimits, type VideoLimits } from './limits.ts';
 import { checkSampling, planFrameTimes, VideoDecodeError, type FrameSampling } from './sample.ts';
 
-export type VideoSource = Blob | ArrayBuffer | Uint8Array | string;
+export type { VideoSource } from './container.ts';
 
 export interface DecodeVideoOptions extends FrameSampling, VideoLimits {
   signal?: AbortSignal;
-}
-
-/** Read a URL (http(s), blob:, data:) into a Blob, refusing it once it passes maxBytes. */
-async function fetchLimited(url: string, maxBytes: number, signal?: AbortSignal): Promise<Blob> {
-  let res: Response;
-  try {
-    res = await fetch(url, { signal });
-  } catch (e) {
-    if (signal?.aborted) throw e;
-    throw new VideoDecodeError('unavailable', `could not fetch ${url.slice(0, 100)}: ${(e as Error).message}`, { url: url.slice(0, 100) }, e);
-  }
-  if (!res.ok) throw new VideoDecodeError('unavailable', `fetching ${url.slice(0, 100)} answered HTTP ${res.status}`, { url: url.slice(0, 100), status: res.status });
-  const declared = Number(res.headers.get('content-length'));
-  if (declared > maxBytes) {
-    void res.body?.cancel();
-    checkVideoBytes(declared, { maxBytes, maxDurationMs: Infinity, maxPixels: Infinity });
-  }
-  const parts: Uint8Array[] = [];
-  let n = 0;
-  const reader = res.body!.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    n += value.byteLength;
-    if (n > maxBytes) {
-      void reader.cancel();
-      throw new VideoDecodeError('too large', `the file passed ${maxBytes} bytes while downloading`, { maxBytes });
-    }
-    parts.push(value);
-  }
-  return new Blob(parts as BlobPart[], { type: res.headers.get('content-type') ?? '' });
-}
-
-function asBlob(src: Exclude<VideoSource, string>): Blob {
-  return src instanceof Blob ? src : new Blob([src as BlobPart]);
-}
-
-/** Container, track, codec and limits checked; the track and its time span, ready to decode. */
-async function openTrack(input: Input, limits: Required<VideoLimits>): Promise<{ track: InputVideoTrack; startS: number; durationMs: number }> {
-  let track: InputVideoTrack | null;
-  try {
-    if (!(await input.canRead())) throw new VideoDecodeError('unsupported format', 'not an MP4, MOV, WebM or Matroska file');
-    track = await input.getPrimaryVideoTrack();
-  } catch (e) {
-    if (e instanceof VideoDecodeError) throw e;
-    throw new VideoDecodeError('corrupt', `the container could not be read: ${(e as Error).message}`, {}, e);
-  }
-  if (!track) throw new VideoDecodeError('no frames', 'the file has no video track');
-  const codec = await track.getCodec();
-  if (!codec) throw new VideoDecodeError('unsupported codec', 'the video track\'s codec is not one WebCodecs knows');
-  if (!(await track.canDecode())) throw new VideoDecodeError('unsupported codec', `this browser cannot decode ${codec} video`, { codec });
-  const width = track.displayWidth, height = track.displayHeight;
-  const startS = await track.getFirstTimestamp();
-  // The header's duration is checked before the packets are walked (a 10-hour clip is refused without
-  // reading its index); the packets' own end is what the frames are planned over, and a file whose
-  // packets stop well short of its header's duration was cut off (a truncated download).
-  const declaredS = await track.getDurationFromMetadata();
-  if (declaredS !== null) checkVideoMetadata({ durationMs: Math.max(0, declaredS - Math.max(0, startS)) * 1000, width, height }, limits);
-  const endS = await track.computeDuration();
-  if (declaredS !== null && endS < declaredS - Math.max(0.5, 0.05 * declaredS)) {
-    throw new VideoDecodeError('corrupt', `the frames stop at ${endS.toFixed(2)} s but the header says ${declaredS.toFixed(2)} s (truncated file?)`, { endS, declaredS });
-  }
-  const durationMs = Math.max(0, (endS - Math.max(0, startS)) * 1000);
-  checkVideoMetadata({ durationMs, width: Math.max(width, track.codedWidth), height: Math.max(height, track.codedHeight) }, limits);
-  return { track, startS, durationMs };
 }
 
 /** One decoded sample -> RGBA pixels at its display size, drawn on a reused OffscreenCanvas. */
@@ -100,17 +36,15 @@ function samplePixels(sample: VideoSample, canvas: { c: OffscreenCanvas | null }
  */
 export async function* decodeVideoFrames(source: VideoSource, options: DecodeVideoOptions = {}): AsyncGenerator<PromptFrame> {
   if (typeof VideoDecoder === 'undefined') {
-    throw new VideoDecodeError('unavailable', 'this platform has no WebCodecs VideoDecoder (video files decode in the browser build; in Node pass the frames as images)');
+    throw new VideoDecodeError('unavailable', 'this platform has no WebCodecs VideoDecoder (in Node, decode-node.ts decodes VP8/VP9 with libav.js)');
   }
   const sampling = checkSampling(options);
   const limits = videoLimits(options);
-  const blob = typeof source === 'string' ? await fetchLimited(source, limits.maxBytes, options.signal) : asBlob(source);
-  checkVideoBytes(blob.size, limits);
-  const input = new Input({ formats: [MP4, QTFF, WEBM, MATROSKA], source: new BlobSource(blob) });
+  const blob = await sourceBlob(source, limits, options.signal);
+  const input = openInput(blob);
   const canvas: { c: OffscreenCanvas | null } = { c: null };
   try {
-    const { track, startS, durationMs } = await openTrack(input, limits);
-    const origin = Math.max(0, startS);
+    const { track, startS: origin, durationMs } = await openTrack(input, limits, (t) => t.canDecode());
     const targets = planFrameTimes(durationMs, sampling).map((ms) => origin + ms / 1000);
     const sink = new VideoSampleSink(track);
     let yielded = 0, lastTime = NaN;

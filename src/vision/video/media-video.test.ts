@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { Tensor } from '../../gpu/tensor.ts';
 import type { MediaChunk, VideoFrame, VisionFamily } from '../family.ts';
@@ -112,9 +113,12 @@ describe('videoChunks', () => {
     expect(log.videoFrames).toEqual([0, 500]);
     expect(chunks).toEqual([{ kind: 'text', text: '<video>' }]);
   });
-  it('Node (no WebCodecs): a clear VideoDecodeError, nothing encoded', async () => {
+  it('Node (no WebCodecs): the libav.js decoder; a bad clip is a VideoDecodeError and nothing is encoded', async () => {
     const { family, log } = fakeFamily();
-    await expect(videoChunks(family, new Uint8Array(10))).rejects.toMatchObject({ name: 'VideoDecodeError', problem: 'unavailable' });
+    await expect(videoChunks(family, new Uint8Array(10))).rejects.toMatchObject({ name: 'VideoDecodeError', problem: 'unsupported format' });
     expect(log.made).toBe(0);
+    const chunks = await videoChunks(family, readFileSync(new URL('../../testing/fixtures/video/colours-vp8.webm', import.meta.url)), { maxFrames: 2 });
+    expect(chunks.filter((c) => c.kind === 'text')).toEqual([{ kind: 'text', text: '00:00.0: ' }, { kind: 'text', text: '\n00:02.0: ' }]);
+    expect(log.made).toBe(2);
   });
 });

@@ -9,9 +9,10 @@
 // clip has its frames spread evenly). Frames are encoded one at a time as they are decoded and their
 // pixels dropped, so a clip holds at most one decoded frame in memory plus its encoded embeddings.
 //
-// Decoding is the platform's: in a browser (page or worker) WebCodecs through decode-browser.ts, loaded
-// only when a video arrives (it brings the demuxers, ~66 KB gzipped); Node has no WebCodecs, so a clip
-// there is a VideoDecodeError('unavailable') and callers pass decoded frames (frames option) instead.
+// Decoding is the platform's, loaded only when a video arrives: in a browser (page or worker) WebCodecs
+// through decode-browser.ts (with the demuxers, ~66 KB gzipped); in Node, which has no WebCodecs,
+// decode-node.ts: the same demuxing and limits, VP8/VP9 decoded by libav.js's WebAssembly libvpx (the
+// optional @libav.js/variant-webm-vp9 package; without it a clip is VideoDecodeError 'unavailable').
 
 import type { MediaChunk, VideoFrame, VisionFamily } from '../family.ts';
 import type { VideoLimits } from './limits.ts';
@@ -68,12 +69,9 @@ export async function framesAsImages(family: VisionFamily, frames: AsyncIterable
   return out;
 }
 
+/** WebCodecs where the platform has it (browsers), else libav.js's VP8/VP9 build (Node). */
 async function defaultDecoder(): Promise<FrameDecoder> {
-  if (typeof VideoDecoder === 'undefined') {
-    return () => {
-      throw new VideoDecodeError('unavailable', 'video files are decoded with WebCodecs, which Node does not have: decode in the browser build, or pass the frames as images with their times (CLI: --video-frames a.png,b.png --frame-times 0,1000)');
-    };
-  }
+  if (typeof VideoDecoder === 'undefined') return (await import('./decode-node.ts')).decodeVideoFramesNode;
   return (await import('./decode-browser.ts')).decodeVideoFrames;
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { EdgewiseError } from '../../errors.ts';
 import { checkVideoBytes, checkVideoMetadata, videoLimits } from './limits.ts';
-import { formatTimestamp, pickFrames, planFrameTimes, VideoDecodeError } from './sample.ts';
+import { formatTimestamp, pickFrames, planFrameTimes, sampleStream, VideoDecodeError } from './sample.ts';
 
 const problem = (f: () => unknown) => {
   try {
@@ -94,5 +94,30 @@ describe('limits', () => {
   });
   it('defaults fill what is not given', () => {
     expect(videoLimits({ maxBytes: undefined }).maxBytes).toBe(256 * 1024 * 1024);
+  });
+});
+
+describe('sampleStream', () => {
+  it('picks what pickFrames picks, from a stream, and stops reading after the last target', async () => {
+    let s = 11;
+    const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+    for (let trial = 0; trial < 200; trial++) {
+      const times = [...new Set(Array.from({ length: 1 + Math.floor(rnd() * 30) }, () => Math.floor(rnd() * 10_000)))].sort((a, b) => a - b);
+      const targets = planFrameTimes(10_000 * rnd(), { fps: 0.2 + rnd() * 5, maxFrames: 1 + Math.floor(rnd() * 20), mode: rnd() < 0.3 ? 'chunks' : 'rate' });
+      let read = 0;
+      async function* frames() {
+        for (const t of times) {
+          read++;
+          yield { timeMs: t };
+        }
+      }
+      const got: number[] = [];
+      for await (const f of sampleStream(frames(), targets)) got.push(f.timeMs);
+      const want = pickFrames(times, targets).map((i) => times[i]);
+      expect(got).toEqual(want);
+      // It reads one frame past the last pick (to know the pick is on screen at the last target), no more.
+      const lastPick = times.indexOf(want[want.length - 1]);
+      expect(read).toBe(Math.min(times.length, lastPick + 2));
+    }
   });
 });

@@ -87,3 +87,21 @@ export function formatTimestamp(ms: number): string {
   const mmss = `${String(m).padStart(2, '0')}:${String(s).padStart(2, '0')}.${d}`;
   return h ? `${h}:${mmss}` : mmss;
 }
+
+/**
+ * pickFrames over a stream: frames arrive in presentation order and each is kept only until the next
+ * one shows whether it is on screen at a target. Yields the picked frames (as pickFrames would pick
+ * them) and stops reading once the last target is served. At most two frames are held at once.
+ */
+export async function* sampleStream<T extends { timeMs: number }>(frames: AsyncIterable<T>, targetsMs: readonly number[]): AsyncGenerator<T> {
+  let prev: T | null = null, ti = 0;
+  for await (const f of frames) {
+    if (prev !== null && targetsMs[ti] < f.timeMs) {
+      yield prev;
+      while (ti < targetsMs.length && targetsMs[ti] < f.timeMs) ti++;
+      if (ti === targetsMs.length) return;
+    }
+    prev = f;
+  }
+  if (prev !== null && ti < targetsMs.length) yield prev;
+}
