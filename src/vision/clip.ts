@@ -271,11 +271,6 @@ export function ffnNames(hp: ClipHparams, l: number): { up: string; down: string
   return hp.ffnSwapped ? { up: `${b}ffn_down`, down: `${b}ffn_up` } : { up: `${b}ffn_up`, down: `${b}ffn_down` };
 }
 
-/** The text model's vocabulary lacks a token the projector's prompt layout needs. */
-export class VisionTokenError extends EdgewiseError {
-  override name = 'VisionTokenError';
-}
-
 /** Soft tokens one image (or one tile) becomes: the patch grid after the projector's merge. */
 export function imageTokenCount(hp: ClipHparams, imageSize = hp.imageSize): number {
   const side = imageSize / hp.patchSize / hp.mergeFactor;
