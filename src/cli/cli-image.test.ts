@@ -37,7 +37,7 @@ function cli(args: string[]): Promise<Run> {
   });
 }
 
-let dir: string, textModel: string, narrowModel: string, png: string, corrupt: string, idefics: string;
+let dir: string, textModel: string, narrowModel: string, png: string, corrupt: string, unknownProjector: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'edgewise-cli-image-'));
@@ -53,8 +53,8 @@ beforeAll(async () => {
   writeFileSync(png, bytes);
   corrupt = join(dir, 'broken.png');
   writeFileSync(corrupt, bytes.subarray(0, bytes.length - 40));
-  idefics = join(dir, 'mmproj-idefics3.gguf');
-  writeFileSync(idefics, editMmproj(await readMmproj(), { metadata: { 'clip.projector_type': gv.string('idefics3') } }));
+  unknownProjector = join(dir, 'mmproj-resampler.gguf');
+  writeFileSync(unknownProjector, editMmproj(await readMmproj(), { metadata: { 'clip.projector_type': gv.string('resampler') } }));
 });
 
 describe('edgewise generate --image', () => {
@@ -65,7 +65,7 @@ describe('edgewise generate --image', () => {
       [[...base, '--mmproj', TINY_MMPROJ], /--mmproj needs at least one --image/],
       [[...base, '--mmproj', TINY_MMPROJ, '--image', join(dir, 'missing.png')], /image file not found/],
       [[...base, '--mmproj', TINY_MMPROJ, '--image', corrupt], /image corrupt: PNG 40 x 24 could not be decoded/],
-      [[...base, '--mmproj', idefics, '--image', png], /vision projector 'idefics3' is not supported/],
+      [[...base, '--mmproj', unknownProjector, '--image', png], /vision projector 'resampler' is not supported/],
       [['--model', narrowModel, '--prompt', 'x', '--mmproj', TINY_MMPROJ, '--image', png], /outputs embeddings of width 128 but the text model's width is 64/],
       [[...base, '--mmproj', TINY_MMPROJ, '--image', png, '--image', png], /1 image marker\(s\) '<__media__>' but 2 image\(s\)/],
       [['--model', textModel, '--prompt', 'x', '--mmproj', TINY_MMPROJ, '--image', png, '--temperature', '0.7'], /decoded greedily/],
