@@ -8,7 +8,7 @@
 // and says so on stderr.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { GgufFormatError, GgufSourceError, openGgufUrl, type Gguf } from '../formats/gguf.ts';
 import { openGgufPath } from '../formats/gguf-node.ts';
@@ -23,6 +23,9 @@ import { checkClipTensors, checkProjectorWidth, imageTokenCount, ProjectorWidthE
 import { VisionEncoder } from '../vision/encoder.ts';
 import { ImageDecodeError, preprocessImage } from '../vision/image.ts';
 import { loadImageFile } from '../vision/image-node.ts';
+import { decodeVideoFramesNode } from '../vision/video/decode-node.ts';
+import { DEFAULT_VIDEO_LIMITS } from '../vision/video/limits.ts';
+import { DEFAULT_VIDEO_MAX_FRAMES, formatTimestamp, VideoDecodeError } from '../vision/video/sample.ts';
 import { assembleGemma3Prompt, generateWithImages, MEDIA_MARKER, MultimodalPromptError, promptLength } from '../runtime/multimodal.ts';
 
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
@@ -48,6 +51,12 @@ const USAGE = `usage: edgewise generate --model <path|url> (--prompt TEXT | --pr
   --mmproj PATH         vision encoder GGUF (llama.cpp's mmproj; gemma3 projector) for --image
   --image PATH          PNG or JPEG placed at each ${MEDIA_MARKER} in --prompt, or before the text when it
                         has none (repeatable; needs --mmproj; decoded greedily: --temperature 0)
+  --video PATH          a WebM or MP4 clip (VP8/VP9; needs --mmproj and the optional package
+                        @libav.js/variant-webm-vp9): frames sampled at --video-fps, at most
+                        --video-max-frames spread over the clip, each as "mm:ss.t: " and the image; it takes
+                        the ${MEDIA_MARKER} after the images' (or goes after them, before the text)
+  --video-fps N         frames per second of clip (default 1)
+  --video-max-frames N  at most this many frames (default ${DEFAULT_VIDEO_MAX_FRAMES})
   --json                print one JSON object as the last stdout line instead of streaming text
   -h, --help            this text`;
 
@@ -69,6 +78,7 @@ interface GenerateArgs {
   json: boolean;
   mmproj: string | null;
   images: string[];
+  video: { path: string; fps: number; maxFrames: number } | null;
   /** --temperature was given (image prompts refuse a non-zero one instead of ignoring it). */
   temperatureGiven: boolean;
 }
@@ -102,6 +112,7 @@ function parseGenerateArgs(argv: string[]): GenerateArgs | 'help' {
         'repeat-penalty': { type: 'string' }, 'presence-penalty': { type: 'string' }, 'frequency-penalty': { type: 'string' },
         'repeat-last-n': { type: 'string' }, stop: { type: 'string', multiple: true },
         mmproj: { type: 'string' }, image: { type: 'string', multiple: true },
+        video: { type: 'string' }, 'video-fps': { type: 'string' }, 'video-max-frames': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -113,7 +124,10 @@ function parseGenerateArgs(argv: string[]): GenerateArgs | 'help' {
   if ((values.prompt === undefined) === (values['prompt-tokens'] === undefined)) throw new UsageError('give exactly one of --prompt and --prompt-tokens');
   if (values.chat && values.prompt === undefined) throw new UsageError('--chat needs --prompt');
   if (values.image?.length && !values.mmproj) throw new UsageError('--image needs --mmproj (the vision encoder GGUF)');
-  if (values.mmproj && !values.image?.length) throw new UsageError('--mmproj needs at least one --image');
+  if (values.video && !values.mmproj) throw new UsageError('--video needs --mmproj (the vision encoder GGUF)');
+  if (values.video && values.prompt === undefined) throw new UsageError('--video needs --prompt');
+  if ((values['video-fps'] !== undefined || values['video-max-frames'] !== undefined) && !values.video) throw new UsageError('--video-fps and --video-max-frames go with --video');
+  if (values.mmproj && !values.image?.length && !values.video) throw new UsageError('--mmproj needs at least one --image or a --video');
   if (values.image?.length && values.prompt === undefined) throw new UsageError('--image needs --prompt (text, where each image goes at a ' + MEDIA_MARKER + ')');
   const int = (x: number) => Number.isInteger(x) && x >= 0;
   return {
@@ -141,6 +155,11 @@ function parseGenerateArgs(argv: string[]): GenerateArgs | 'help' {
     json: values.json ?? false,
     mmproj: values.mmproj ?? null,
     images: values.image ?? [],
+    video: values.video ? {
+      path: values.video,
+      fps: num('video-fps', values['video-fps'], 1, (x) => x > 0, 'must be > 0'),
+      maxFrames: num('video-max-frames', values['video-max-frames'], DEFAULT_VIDEO_MAX_FRAMES, (x) => int(x) && x >= 1, 'must be an integer >= 1'),
+    } : null,
     temperatureGiven: values.temperature !== undefined,
   };
 }
@@ -175,7 +194,7 @@ async function createGpu(): Promise<Gpu> {
 }
 
 async function generate(args: GenerateArgs): Promise<number> {
-  if (args.images.length) return generateWithImageFiles(args);
+  if (args.images.length || args.video) return generateWithImageFiles(args);
   const gguf = await openModel(args.model);
   let gen: Generator | null = null;
   let release = () => {};
@@ -235,6 +254,7 @@ async function generateWithImageFiles(args: GenerateArgs): Promise<number> {
   if (args.stop.length) throw new UsageError('--stop is not supported with --image yet');
   if (!existsSync(args.mmproj!)) throw new UsageError(`mmproj file not found: ${args.mmproj}`);
   for (const p of args.images) if (!existsSync(p)) throw new UsageError(`image file not found: ${p}`);
+  if (args.video && !existsSync(args.video.path)) throw new UsageError(`video file not found: ${args.video.path}`);
   const gguf = await openModel(args.model);
   const mm = await openGgufPath(args.mmproj!);
   let release = () => {};
@@ -246,8 +266,27 @@ async function generateWithImageFiles(args: GenerateArgs): Promise<number> {
     checkProjectorWidth(hp, gguf.getU32(gguf.archKey('embedding_length')));
     const pixels = [];
     for (const p of args.images) pixels.push(preprocessImage(await loadImageFile(p), hp));
+    // The clip's frames are decoded one at a time and kept only as encoder input; the video's marker
+    // becomes "00:00.0: <marker>\n00:01.0: <marker>..." (the engine's generic video prompt).
+    let videoText = '';
+    if (args.video) {
+      const { path, fps, maxFrames } = args.video;
+      const bytes = statSync(path).size;
+      if (bytes > DEFAULT_VIDEO_LIMITS.maxBytes) throw new VideoDecodeError('too large', `the file is ${bytes} bytes, above the limit of ${DEFAULT_VIDEO_LIMITS.maxBytes}`, { bytes });
+      const times: number[] = [];
+      for await (const f of decodeVideoFramesNode(readFileSync(path), { fps, maxFrames })) {
+        pixels.push(preprocessImage(f.image, hp));
+        times.push(f.timeMs);
+      }
+      videoText = times.map((t, i) => `${i ? '\n' : ''}${formatTimestamp(t)}: ${MEDIA_MARKER}`).join('');
+    }
     let text = args.prompt!;
-    if (!text.includes(MEDIA_MARKER)) text = MEDIA_MARKER.repeat(pixels.length) + text;
+    if (!text.includes(MEDIA_MARKER)) text = MEDIA_MARKER.repeat(args.images.length) + videoText + text;
+    else if (args.video) {
+      const at = text.split(MEDIA_MARKER);
+      if (at.length - 1 !== args.images.length + 1) throw new UsageError(`the prompt has ${at.length - 1} ${MEDIA_MARKER} marker(s) for ${args.images.length} image(s) and a video`);
+      text = at.slice(0, args.images.length + 1).join(MEDIA_MARKER) + videoText + at[args.images.length + 1];
+    }
     if (args.chat) text = chatPrompt(tok, [{ role: 'user', content: text }]);
     const rows = pixels.map(() => imageTokenCount(hp));
     const chunks = assembleGemma3Prompt(tok, text, rows);
@@ -330,7 +369,7 @@ export async function main(argv: string[]): Promise<number> {
       e instanceof GgufSourceError || e instanceof ModelConfigError || e instanceof ChatTemplateError ||
       e instanceof UnsupportedArchitectureError || e instanceof ModelTooLargeError || e instanceof ImageDecodeError ||
       e instanceof VisionConfigError || e instanceof UnsupportedProjectorError || e instanceof ProjectorWidthError ||
-      e instanceof MultimodalPromptError;
+      e instanceof MultimodalPromptError || e instanceof VideoDecodeError;
     const msg = (e as Error).message.split('\n')[0];
     process.stderr.write(`edgewise: ${input ? '' : 'error: '}${msg}\n`);
     return input ? 2 : 1;

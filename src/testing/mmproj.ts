@@ -104,9 +104,9 @@ export const TINY_GEMMA3_VOCAB = 300;
 
 /** A random-weight gemma3 text model of width 128 (mmproj-tinygemma3's output width) whose last two
  *  tokens are gemma3's image tokens (control tokens), so image prompts can be assembled and decoded. */
-export function gemma3TextModelBytes(seed = 17): Uint8Array {
+export function gemma3TextModelBytes(seed = 17, ctx = 512): Uint8Array {
   const V = TINY_GEMMA3_VOCAB;
-  const spec = randomModelSpec({ arch: 'gemma3', nEmbd: 128, nLayer: 2, nHead: 4, nHeadKv: 2, nFf: 256, vocab: V, ctx: 512, weightType: 'F32', seed, slidingWindow: 8, swaPattern: 2 });
+  const spec = randomModelSpec({ arch: 'gemma3', nEmbd: 128, nLayer: 2, nHead: 4, nHeadKv: 2, nFf: 256, vocab: V, ctx, weightType: 'F32', seed, slidingWindow: 8, swaPattern: 2 });
   const meta = spec.metadata as Map<string, unknown>;
   const tokens = meta.get('tokenizer.ggml.tokens') as string[];
   const types = (meta.get('tokenizer.ggml.token_type') as { value: { items: Int32Array } }).value.items;
