@@ -86,6 +86,9 @@ const PROJECTORS: Record<ProjectorType, ProjectorSpec> = {
   },
 };
 
+/** The most idefics3 tiles per side an mmproj may ask for. */
+const MAX_TILES_PER_SIDE = 16;
+
 export interface ClipHparams {
   projector: ProjectorType;
   /** Square input side in pixels the encoder was trained at (images are resized to it). */
@@ -200,6 +203,11 @@ export function readClipHparams(gguf: Gguf): ClipHparams {
   const imageLongestEdge = projector === 'idefics3' ? gguf.getU32('clip.vision.preproc_image_size', imageSize) : 0;
   if (projector === 'idefics3' && imageLongestEdge < imageSize) {
     throw new VisionConfigError(`clip.vision.preproc_image_size ${imageLongestEdge} is below the tile size ${imageSize}`, { imageLongestEdge, imageSize });
+  }
+  // Every tile is one encoder pass and the vocabulary needs a <row_r_col_c> per grid cell: a corrupt
+  // longest edge would ask for millions of them. Idefics3 and SmolVLM use 4 or 5 tiles per side.
+  if (projector === 'idefics3' && imageLongestEdge > MAX_TILES_PER_SIDE * imageSize) {
+    throw new VisionConfigError(`clip.vision.preproc_image_size ${imageLongestEdge} makes more than ${MAX_TILES_PER_SIDE} tiles of ${imageSize} per side`, { imageLongestEdge, imageSize });
   }
   return {
     projector: projector as ProjectorType,

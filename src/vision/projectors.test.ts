@@ -82,6 +82,7 @@ describe('mlp and idefics3 hyperparameters', () => {
     const idefics = await contents({ projector: 'idefics3' });
     await expect(hpOf({ metadata: { 'clip.vision.projector.scale_factor': gv.u32(3) } }, idefics)).rejects.toThrow(/scale factor 3/);
     await expect(hpOf({ metadata: { 'clip.vision.preproc_image_size': gv.u32(4) } }, idefics)).rejects.toThrow(/below the tile size/);
+    await expect(hpOf({ metadata: { 'clip.vision.preproc_image_size': gv.u32(4_000_000_000) } }, idefics)).rejects.toThrow(/more than 16 tiles of 8 per side/);
 
     const hp = await hpOf({});
     const e = (() => { try { checkProjectorWidth(hp, 64); } catch (x) { return x; } })() as ProjectorWidthError;
