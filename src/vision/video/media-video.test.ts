@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { Tensor } from '../../gpu/tensor.ts';
 import type { MediaChunk, VideoFrame, VisionFamily } from '../family.ts';
 import type { RgbImage } from '../image.ts';
-import { framesAsImages, framesFrom, videoChunks, type FrameDecoder } from './media-video.ts';
+import { framesAsImages, framesFrom, planVideo, videoChunks, type FrameDecoder } from './media-video.ts';
 import { VideoDecodeError } from './sample.ts';
 
 /** A family whose "encoder" records what it saw and hands out tensors that count their releases. */
@@ -120,5 +120,48 @@ describe('videoChunks', () => {
     const chunks = await videoChunks(family, readFileSync(new URL('../../testing/fixtures/video/colours-vp8.webm', import.meta.url)), { maxFrames: 2 });
     expect(chunks.filter((c) => c.kind === 'text')).toEqual([{ kind: 'text', text: '00:00.0: ' }, { kind: 'text', text: '\n00:02.0: ' }]);
     expect(log.made).toBe(2);
+  });
+});
+
+describe('planVideo', () => {
+  const clip = () => readFileSync(new URL('../../testing/fixtures/video/colours-vp8.webm', import.meta.url));
+  const countText = (t: string) => t.length; // one "token" per character, to see the text counted
+
+  it('positions, times and a key from a first pass; produce() encodes the same frames', async () => {
+    const { family, log } = fakeFamily();
+    const plan = await planVideo(family, clip(), countText, { maxFrames: 3 });
+    expect(plan.timesMs).toEqual([0, 1200, 2600]);
+    expect(plan.sizes).toEqual([{ width: 64, height: 48 }, { width: 64, height: 48 }, { width: 64, height: 48 }]);
+    const perImage = 2 + (64 * 48) / 16;
+    expect(plan.positions).toBe('00:00.0: '.length + '\n00:01.2: '.length + '\n00:02.6: '.length + 3 * perImage);
+    expect(log.made).toBe(0); // nothing encoded while planning
+    const chunks = await plan.produce();
+    expect(chunks.filter((c) => c.kind === 'text').map((c) => (c as { text: string }).text)).toEqual(['00:00.0: ', '\n00:01.2: ', '\n00:02.6: ']);
+    expect(log.made).toBe(3);
+    // The same clip plans to the same key; other frames to another.
+    expect((await planVideo(family, clip(), countText, { maxFrames: 3 })).key).toBe(plan.key);
+    expect((await planVideo(family, clip(), countText, { maxFrames: 2 })).key).not.toBe(plan.key);
+  });
+  it('a clip that decodes differently the second time is refused, its embeddings released', async () => {
+    const { family, log } = fakeFamily();
+    let pass = 0;
+    const flaky: FrameDecoder = () => (pass++ === 0 ? framesFrom([frame(1, 0), frame(2, 1000)]) : framesFrom([frame(1, 0), frame(2, 1100)]));
+    const plan = await planVideo(family, new Uint8Array(1), countText, { decode: flaky });
+    await expect(plan.produce()).rejects.toMatchObject({ name: 'VideoDecodeError', problem: 'corrupt' });
+    expect(log.released).toBe(log.made);
+  });
+  it('a family with its own format: its videoPositions, or a clear refusal without one', async () => {
+    const { family } = fakeFamily({ video: true });
+    await expect(planVideo(family, clip(), countText)).rejects.toMatchObject({ problem: 'unavailable' });
+    const counted = Object.assign(family, { videoPositions: (sizes: readonly unknown[]) => 2 + 64 * sizes.length });
+    const plan = await planVideo(counted, clip(), countText);
+    expect(plan.timesMs).toHaveLength(6); // its default: 6 chunks of the 4 s clip
+    expect(plan.positions).toBe(2 + 64 * 6);
+    expect(await plan.produce()).toEqual([{ kind: 'text', text: '<video>' }]);
+  });
+  it('over the position budget while planning: refused before anything is encoded', async () => {
+    const { family, log } = fakeFamily();
+    await expect(planVideo(family, clip(), countText, { maxPositions: 300 })).rejects.toMatchObject({ problem: 'too large' });
+    expect(log.made).toBe(0);
   });
 });
