@@ -6,7 +6,9 @@
 // and a good clip decodes again afterwards in the same worker.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, openPage, startServer } from './harness.mjs';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { launchBrowser, openPage, root, startServer } from './harness.mjs';
 
 let server, url, browser, page, errors;
 before(async () => {
@@ -106,5 +108,32 @@ test('hostile clips: empty, not a video, truncated, damaged, over the limits; th
   checkRefused(await decode('good', { maxPixels: 64 * 47 }), 'too large', 'over the pixel limit');
   checkRefused(await decode('good', { maxBytes: size - 1 }), 'too large', 'over the byte limit');
   checkFrames(await decode('good'), [0, 1000, 2000, 3000], 'good clip after the refusals');
+  assert.deepEqual(errors, []);
+});
+
+test('the same WebM decoded in the browser (WebCodecs) and in Node (libav.js): same frames, pixels within rounding', { timeout: 300_000 }, async (t) => {
+  const file = 'src/testing/fixtures/video/colours-vp8.webm';
+  await page.evaluate(([n, p]) => window.__video.load(n, p), ['fixture', `/${file}`]);
+  for (const options of [{}, { mode: 'chunks', maxFrames: 6 }]) {
+    const browserSide = await page.evaluate(([n, o]) => window.__video.decodePixels(n, o), ['fixture', options]);
+    assert.ok(!browserSide.error, JSON.stringify(browserSide.error));
+    const nodeSide = JSON.parse(execFileSync(join(root, 'node_modules/.bin/tsx'), [join(root, 'e2e/node-video-frames.ts'), join(root, file), JSON.stringify(options)], { cwd: root, encoding: 'utf8' }));
+    assert.deepEqual(browserSide.frames.map((f) => [f.timeMs, f.width, f.height]), nodeSide.map((f) => [f.timeMs, f.width, f.height]));
+    for (let i = 0; i < nodeSide.length; i++) {
+      const a = Buffer.from(browserSide.frames[i].rgba, 'base64'), b = Buffer.from(nodeSide[i].rgba, 'base64');
+      assert.equal(a.length, b.length);
+      let sum = 0, max = 0;
+      for (let k = 0; k < a.length; k++) {
+        if (k % 4 === 3) continue;
+        const d = Math.abs(a[k] - b[k]);
+        sum += d;
+        max = Math.max(max, d);
+      }
+      const mean = sum / (a.length * 0.75);
+      t.diagnostic(`${JSON.stringify(options)} frame ${i} at ${nodeSide[i].timeMs} ms: mean |browser - node| ${mean.toFixed(2)}, max ${max}`);
+      // Chromium's software VP8 path and the Node conversion agree within rounding (measured: max 1).
+      assert.ok(max <= 2 && mean < 0.5, `frame ${i}: mean difference ${mean}, max ${max}`);
+    }
+  }
   assert.deepEqual(errors, []);
 });

@@ -69,6 +69,19 @@ const api = {
     for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
     return btoa(s);
   },
+  /** A file the dev server serves (a fixture), stored under `name`. */
+  async load(name: string, path: string) {
+    const res = await fetch(path);
+    if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
+    clips.set(name, await res.blob());
+    return clips.get(name)!.size;
+  },
+  /** Decode and hand back every frame's RGBA as base64 (for comparing with the Node decoder). */
+  async decodePixels(name: string, options = {}) {
+    const r = await worker.decode(clips.get(name)!, { ...options, keepPixels: true });
+    if ('error' in r) return r;
+    return { frames: r.frames.map((f) => ({ timeMs: f.timeMs, width: f.width, height: f.height, rgba: btoa(Array.from(f.rgba!, (b) => String.fromCharCode(b)).join('')) })) };
+  },
   decode: (name: string, options = {}) => worker.decode(clips.get(name)!, options),
   /** Through a blob: URL, as a video_url string would arrive. */
   decodeUrl: (name: string, options = {}) => worker.decode(URL.createObjectURL(clips.get(name)!), options),

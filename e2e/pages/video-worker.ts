@@ -4,7 +4,7 @@
 import { expose } from 'comlink';
 import { decodeVideoFrames, type DecodeVideoOptions } from '../../src/vision/video/decode-browser.ts';
 
-export interface FrameSummary { timeMs: number; width: number; height: number; rgb: [number, number, number] }
+export interface FrameSummary { timeMs: number; width: number; height: number; rgb: [number, number, number]; rgba?: Uint8Array }
 export type DecodeResult = { frames: FrameSummary[]; ms: number } | { error: { name: string; problem?: string; message: string } };
 
 function centreMean(img: { width: number; height: number; channels: number; data: ArrayLike<number> }): [number, number, number] {
@@ -21,12 +21,12 @@ function centreMean(img: { width: number; height: number; channels: number; data
 }
 
 const api = {
-  async decode(clip: Blob | string, options: DecodeVideoOptions = {}): Promise<DecodeResult> {
+  async decode(clip: Blob | string, options: DecodeVideoOptions & { keepPixels?: boolean } = {}): Promise<DecodeResult> {
     const t0 = performance.now();
     try {
       const frames: FrameSummary[] = [];
       for await (const f of decodeVideoFrames(clip, options)) {
-        frames.push({ timeMs: f.timeMs, width: f.image.width, height: f.image.height, rgb: centreMean(f.image) });
+        frames.push({ timeMs: f.timeMs, width: f.image.width, height: f.image.height, rgb: centreMean(f.image), ...(options.keepPixels ? { rgba: Uint8Array.from(f.image.data) } : {}) });
       }
       return { frames, ms: performance.now() - t0 };
     } catch (e) {
