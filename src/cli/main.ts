@@ -23,7 +23,6 @@ import { checkClipTensors, checkProjectorWidth, imageTokenCount, ProjectorWidthE
 import { VisionEncoder } from '../vision/encoder.ts';
 import { ImageDecodeError, preprocessImage } from '../vision/image.ts';
 import { loadImageFile } from '../vision/image-node.ts';
-import { decodeVideoFramesNode } from '../vision/video/decode-node.ts';
 import { DEFAULT_VIDEO_LIMITS } from '../vision/video/limits.ts';
 import { DEFAULT_VIDEO_MAX_FRAMES, formatTimestamp, VideoDecodeError } from '../vision/video/sample.ts';
 import { assembleGemma3Prompt, generateWithImages, MEDIA_MARKER, MultimodalPromptError, promptLength } from '../runtime/multimodal.ts';
@@ -274,6 +273,8 @@ async function generateWithImageFiles(args: GenerateArgs): Promise<number> {
       const bytes = statSync(path).size;
       if (bytes > DEFAULT_VIDEO_LIMITS.maxBytes) throw new VideoDecodeError('too large', `the file is ${bytes} bytes, above the limit of ${DEFAULT_VIDEO_LIMITS.maxBytes}`, { bytes });
       const times: number[] = [];
+      // Loaded here: mediabunny and libav.js are only read when a clip is given.
+      const { decodeVideoFramesNode } = await import('../vision/video/decode-node.ts');
       for await (const f of decodeVideoFramesNode(readFileSync(path), { fps, maxFrames })) {
         pixels.push(preprocessImage(f.image, hp));
         times.push(f.timeMs);
