@@ -1,5 +1,11 @@
 // Generation: chunked prefill, then one submission per decoded token that records the forward pass,
 // the token choice and the 4-byte read-back together.
+//
+// A prompt is token ids, or segments of token ids and media (an image's begin/end tokens and embedding
+// rows from a vision family). The prefix cache compares positions by key: a token by its id, a media
+// position by its media's key (a hash of its pixels) and its index, so a different image at the same
+// positions is never a match. A media segment is prefilled whole (its rows may attend to each other), and
+// produced (encoded) only when it is not already cached.
 
 import { EdgewiseError } from '../gpu/errors.ts';
 import type { Gpu } from '../gpu/gpu.ts';
@@ -19,6 +25,42 @@ export class ContextOverflowError extends EdgewiseError {
   constructor(readonly promptTokens: number, readonly contextLength: number) {
     super(`the prompt has ${promptTokens} tokens; the context holds ${contextLength}`, { promptTokens, contextLength });
   }
+}
+
+/** What a media segment prefills: literal ids, or F32 [rows, nEmbd] embeddings in one batch (causal
+ *  false: the rows see each other). The generator releases embedding tensors once they are prefilled. */
+export type PrefillChunk =
+  | { kind: 'tokens'; ids: readonly number[] }
+  | { kind: 'embeddings'; embeddings: Tensor; causal: boolean };
+
+/** A run of prompt positions from one image or clip. */
+export interface MediaSegment {
+  kind: 'media';
+  /** Identity of the media (a hash of its pixels): position i is cached as `${key}#${i}`. */
+  key: string;
+  /** Positions it takes; produce() must yield exactly this many. */
+  positions: number;
+  /** Encode and wrap; called only when the segment is not served from the cache. */
+  produce(): Promise<PrefillChunk[]>;
+}
+
+export type PromptSegment = { kind: 'tokens'; ids: readonly number[] } | MediaSegment;
+
+/** Token ids, or segments of tokens and media. */
+export type Prompt = readonly number[] | { segments: readonly PromptSegment[] };
+
+/** A cached position: a token id, or a media key and row. */
+type PositionKey = number | string;
+
+/** Positions a prompt takes. */
+export function promptPositions(prompt: Prompt): number {
+  if (!('segments' in prompt)) return prompt.length;
+  return prompt.segments.reduce((n, s) => n + (s.kind === 'tokens' ? s.ids.length : s.positions), 0);
+}
+
+/** A media segment that does not match its plan (positions produced, rows over the batch). */
+export class MediaSegmentError extends EdgewiseError {
+  override name = 'MediaSegmentError';
 }
 
 /** Token choice beyond greedy: llama.cpp's chain top-k -> top-p -> min-p -> temperature -> draw, on the GPU. */
@@ -86,8 +128,8 @@ export interface GenerateResult {
 
 export class Generator {
   private tokenOut: Tensor;
-  /** Tokens whose keys and values are in the cache, in order. */
-  private cached: number[] = [];
+  /** Positions whose keys and values are in the cache, in order (token ids, media keys). */
+  private cached: PositionKey[] = [];
   private sampleWs: SampleWorkspace | null = null;
   /** The recent-token list the penalty kernel reads (sized penaltyLastN; a view covers a shorter one). */
   private penaltyTokens: Tensor | null = null;
@@ -105,8 +147,9 @@ export class Generator {
     return this.model.opts.contextLength;
   }
 
-  /** The tokens whose keys and values are cached (the next call reuses the prefix it shares with them). */
-  get cachedTokens(): readonly number[] {
+  /** The positions whose keys and values are cached (the next call reuses the prefix it shares with
+   *  them): token ids, and `${mediaKey}#${row}` strings for media. */
+  get cachedTokens(): readonly PositionKey[] {
     return this.cached;
   }
 
@@ -154,19 +197,26 @@ export class Generator {
   }
 
   /** Run the prompt (reusing the cached prefix it shares with the previous call) and return the first
-   *  token, or -1 when aborted between chunks. */
-  private async prefill(prompt: readonly number[], signal: AbortSignal | undefined): Promise<{ next: number; reused: number }> {
+   *  token, or -1 when aborted between forward passes. */
+  private async prefill(segments: readonly PromptSegment[], keys: readonly PositionKey[], signal: AbortSignal | undefined): Promise<{ next: number; reused: number }> {
     let common = 0;
-    while (common < this.cached.length && common < prompt.length - 1 && this.cached[common] === prompt[common]) common++;
+    while (common < this.cached.length && common < keys.length - 1 && this.cached[common] === keys[common]) common++;
+    // A media segment is prefilled whole: a prefix ending inside one is cut back to its start.
+    let at = 0;
+    for (const s of segments) {
+      const n = s.kind === 'tokens' ? s.ids.length : s.positions;
+      if (s.kind === 'media' && at < common && common < at + n) common = at;
+      at += n;
+    }
     this.cached = this.cached.slice(0, common);
     const B = this.model.opts.maxBatch;
     let next = -1;
-    for (let start = common; start < prompt.length; start += B) {
-      if (signal?.aborted) return { next: -1, reused: common };
-      const chunk = prompt.slice(start, Math.min(prompt.length, start + B));
-      const last = start + chunk.length >= prompt.length;
+    let pos = 0;
+    // One forward call per submission: each writes its ids and positions with queue.writeBuffer, which
+    // would overtake an earlier forward recorded into the same submission.
+    const step = async (run: (rec: Recorder) => void, key: (i: number) => PositionKey, n: number, last: boolean) => {
       const rec = this.gpu.recorder('prefill');
-      this.model.forward(rec, chunk, start);
+      run(rec);
       let read: Promise<Uint8Array> | null = null;
       if (last) {
         this.choose(rec);
@@ -174,14 +224,59 @@ export class Generator {
       }
       rec.submit();
       if (read) next = new Uint32Array((await read).buffer)[0];
-      this.cached.push(...chunk);
+      for (let i = 0; i < n; i++) this.cached.push(key(i));
+    };
+    for (let si = 0; si < segments.length; si++) {
+      const seg = segments[si];
+      const lastSeg = si === segments.length - 1;
+      if (seg.kind === 'tokens') {
+        const start = Math.max(common, pos);
+        for (let s = start; s < pos + seg.ids.length; s += B) {
+          if (signal?.aborted) return { next: -1, reused: common };
+          const ids = seg.ids.slice(s - pos, Math.min(seg.ids.length, s - pos + B)), p0 = s;
+          const last = lastSeg && s + ids.length >= pos + seg.ids.length;
+          await step((rec) => this.model.forward(rec, ids, p0), (i) => ids[i], ids.length, last);
+        }
+        pos += seg.ids.length;
+        continue;
+      }
+      if (pos + seg.positions <= common) { pos += seg.positions; continue; }
+      if (signal?.aborted) return { next: -1, reused: common };
+      const chunks = await seg.produce();
+      try {
+        const n = chunks.reduce((k, c) => k + (c.kind === 'tokens' ? c.ids.length : c.embeddings.shape[0]), 0);
+        if (n !== seg.positions) throw new MediaSegmentError(`media ${seg.key} produced ${n} positions, ${seg.positions} were planned`, { produced: n, planned: seg.positions });
+        const first = pos;
+        const key = (i: number) => `${seg.key}#${i}`;
+        for (let ci = 0; ci < chunks.length; ci++) {
+          const c = chunks[ci];
+          const lastChunk = lastSeg && ci === chunks.length - 1;
+          if (c.kind === 'embeddings') {
+            const rows = c.embeddings.shape[0], p0 = pos, off = pos - first;
+            if (rows > B) throw new MediaSegmentError(`an embedding chunk of ${rows} rows needs a batch of ${rows}; this model instance takes ${B}`, { rows, maxBatch: B });
+            if (signal?.aborted) return { next: -1, reused: common };
+            await step((rec) => this.model.forwardEmbeddings(rec, c.embeddings, p0, { causal: c.causal }), (i) => key(off + i), rows, lastChunk);
+            pos += rows;
+          } else {
+            for (let s = 0; s < c.ids.length; s += B) {
+              if (signal?.aborted) return { next: -1, reused: common };
+              const ids = c.ids.slice(s, s + B), p0 = pos, off = pos - first;
+              await step((rec) => this.model.forward(rec, ids, p0), (i) => key(off + i), ids.length, lastChunk && s + B >= c.ids.length);
+              pos += ids.length;
+            }
+          }
+        }
+      } finally {
+        for (const c of chunks) if (c.kind === 'embeddings') c.embeddings.release();
+      }
     }
     return { next, reused: common };
   }
 
-  async generate(prompt: readonly number[], opts: GenerateOptions): Promise<GenerateResult> {
-    if (prompt.length === 0) throw new RangeError('generate: the prompt has no tokens');
-    if (prompt.length > this.contextLength) throw new ContextOverflowError(prompt.length, this.contextLength);
+  async generate(prompt: Prompt, opts: GenerateOptions): Promise<GenerateResult> {
+    const n = promptPositions(prompt);
+    if (n === 0) throw new RangeError('generate: the prompt has no tokens');
+    if (n > this.contextLength) throw new ContextOverflowError(n, this.contextLength);
     try {
       return await this.run(prompt, opts);
     } catch (e) {
@@ -191,11 +286,18 @@ export class Generator {
     }
   }
 
-  private async run(prompt: readonly number[], opts: GenerateOptions): Promise<GenerateResult> {
+  private async run(prompt: Prompt, opts: GenerateOptions): Promise<GenerateResult> {
     const stops = new Set(opts.stopTokens ?? []);
     this.sampling = opts.sampling ?? null;
     this.step = 0;
-    this.history = [...prompt];
+    const segments: readonly PromptSegment[] = 'segments' in prompt ? prompt.segments : [{ kind: 'tokens', ids: prompt }];
+    const keys: PositionKey[] = [];
+    for (const s of segments) {
+      if (s.kind === 'tokens') for (const id of s.ids) keys.push(id);
+      else for (let i = 0; i < s.positions; i++) keys.push(`${s.key}#${i}`);
+    }
+    // The penalties count the prompt's text tokens (media positions have no token id).
+    this.history = segments.flatMap((s) => (s.kind === 'tokens' ? s.ids : []));
     const textOpts = opts.text;
     const matcher = new StopStringMatcher(textOpts?.stop ?? []);
     let text = '';
@@ -206,7 +308,7 @@ export class Generator {
     };
     let decodeSteps = 0;
     const t0 = performance.now();
-    const { next, reused } = await this.prefill(prompt, opts.signal);
+    const { next, reused } = await this.prefill(segments, keys, opts.signal);
     let tok = next;
     const ttftMs = performance.now() - t0;
     const tokens: number[] = [];
@@ -248,7 +350,7 @@ export class Generator {
     }
     const decodeMs = performance.now() - tDecode;
     return {
-      tokens, promptTokens: prompt.length, cachedPromptTokens: reused, text,
+      tokens, promptTokens: keys.length, cachedPromptTokens: reused, text,
       ttftMs, prefillMs: ttftMs, decodeMs, stoppedBy, decodeSteps,
     };
   }

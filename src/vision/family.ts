@@ -32,6 +32,12 @@ export interface VisionFamily {
   readonly projector: string;
   /** Width of the embeddings it produces; the engine refuses a text model of another width. */
   readonly outputWidth: number;
+  /**
+   * Most rows of one embeddings chunk this family produces, when it is known at load time (gemma3: the
+   * soft tokens of every image). The engine sizes the text model's batch to hold it, since rows that see
+   * each other (causal: false) must be prefilled in one batch. Absent: the engine's default batch (64).
+   */
+  readonly maxRows?: number;
   /** Positions one image of this size takes in the prompt (tokens and embedding rows), before encoding. */
   imagePositions(width: number, height: number): number;
   /** Preprocess, encode and wrap one decoded image. */
