@@ -7,21 +7,30 @@
 // are cached, so a request that extends the previous conversation prefills only what is new
 // (usage.cached_prompt_tokens says how much was reused). Streams are fed by the generation as it runs;
 // leaving a stream early aborts its generation.
+//
+// Images (loadModel with an mmproj): the mmproj's vision family (src/vision/families.ts) is loaded with
+// the text model; image parts are fetched, decoded and hashed when create() is called (media.ts), and
+// each becomes a media segment of the prompt that the Generator encodes inside the queue, only when its
+// positions are not already in the KV cache (keyed by the pixels' hash). Everything else (sampling, stop
+// strings, streaming, usage, abort, overflow, the queue) is the text path's.
 
 import { EdgewiseError } from '../errors.ts';
 import { Gpu } from '../gpu/gpu.ts';
 import { loadLanguageModel, type LoadedModel } from '../models/load.ts';
-import { Generator, type GenerateResult, type StopReason } from '../runtime/generate.ts';
+import { Generator, type GenerateResult, type MediaSegment, type Prompt, type StopReason } from '../runtime/generate.ts';
+import type { VisionFamily } from '../vision/family.ts';
+import { loadVisionFamily } from '../vision/families.ts';
+import { resolveImages, type ResolvedImage } from './media.ts';
 import { loadTokenizer, type TextTokenizer } from '../tokenizer/tokenizer.ts';
 import { Channel } from './channel.ts';
 import { ToolCallStream, parseToolCalls, type ParsedToolCall, type ToolCallDelta } from '../runtime/tool-calls.ts';
 import { abortedError, ApiError, invalidRequest } from './errors.ts';
 import { checkSourceOptions, openModelSource } from './model-source.ts';
-import { fitChat, fitRaw, type OverflowPolicy } from './prompt.ts';
+import { fitChat, fitChatSegments, fitRaw, type OverflowPolicy } from './prompt.ts';
 import { RequestQueue } from './request-queue.ts';
 import type {
   AdapterSummary, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatMessage, Completion, CompletionChunk,
-  CompletionRequest, Engine, FinishReason, LoadModelOptions, ModelInfo, ToolCall, Usage,
+  CompletionRequest, ContentPart, Engine, FinishReason, LoadModelOptions, ModelInfo, ToolCall, Usage,
 } from './types.ts';
 import { checkChatRequest, checkCompletionRequest, type CheckedSampling } from './validate.ts';
 
@@ -36,7 +45,12 @@ interface Loaded {
   overflow: OverflowPolicy;
   /** Token ids the embedding table has rows for. */
   vocabSize: number;
+  /** The mmproj's vision family, when one was loaded. */
+  vision: VisionFamily | null;
 }
+
+/** The text model's batch (most positions one forward call takes) when no vision family asks for more. */
+const DEFAULT_MAX_BATCH = 64;
 
 /** What one queued generation reports back as it runs. */
 interface Sink {
@@ -52,6 +66,17 @@ interface Outcome {
 }
 
 const DEVICE_ERRORS = new Set(['WebGpuUnavailableError', 'DeviceLimitError', 'GpuValidationError', 'DeviceLostError', 'ShaderCompileError']);
+
+/** An mmproj that cannot be opened or loaded: a model_error naming the mmproj (param 'mmproj'). */
+function mmprojError(e: unknown, during: string): unknown {
+  if (e instanceof ApiError) {
+    if (e.type === 'aborted') return e;
+    return new ApiError(e.type, `mmproj: ${e.message}`, { param: 'mmproj', code: e.code, details: e.details, cause: e });
+  }
+  if (!(e instanceof EdgewiseError)) return e;
+  const type = DEVICE_ERRORS.has(e.name) ? 'device_error' : 'model_error';
+  return new ApiError(type, `${during}: ${e.message}`, { param: 'mmproj', code: e.name, details: e.details, cause: e });
+}
 
 /** An ApiError for anything a lower room raised (the original is the cause). */
 function asApiError(e: unknown, during: string): unknown {
@@ -152,8 +177,11 @@ export class InThreadEngine implements Engine {
     if (policy !== 'error' && policy !== 'truncate') throw invalidRequest(`contextOverflow must be 'error' or 'truncate', got ${JSON.stringify(policy)}`, 'contextOverflow', 'invalid_value');
     const ctx = opts.contextLength;
     if (ctx !== undefined && !(Number.isInteger(ctx) && ctx >= 1)) throw invalidRequest(`contextLength must be an integer >= 1, got ${ctx}`, 'contextLength', 'invalid_value');
-    if (opts.mmproj !== undefined) {
-      throw invalidRequest('mmproj: this engine has no vision encoder path yet; load the text model alone', 'mmproj', 'vision_unsupported');
+    if (opts.mmproj !== undefined && opts.mmproj !== null) {
+      const mm = opts.mmproj as unknown;
+      if (!(typeof mm === 'string' && mm.length > 0) && !(typeof Blob !== 'undefined' && mm instanceof Blob)) {
+        throw invalidRequest(`mmproj must be a path, URL, hf:// reference or Blob, got ${typeof mm}`, 'mmproj', 'invalid_type');
+      }
     }
     checkSourceOptions(opts);
     return this.queue.run(() => this.load(opts, policy), opts.signal, 'loadModel');
@@ -172,14 +200,37 @@ export class InThreadEngine implements Engine {
       throw asApiError(e, 'cannot open the model');
     }
     const { gguf, name, fileBytes } = opened;
+    let mm: Awaited<ReturnType<typeof openModelSource>> | null = null;
     let model: LoadedModel | null = null;
+    let vision: VisionFamily | null = null;
     try {
+      if (opts.mmproj !== undefined && opts.mmproj !== null) {
+        try {
+          mm = await openModelSource(opts.mmproj, { cache: opts.cache, onProgress: progress, signal });
+        } catch (e) {
+          throw mmprojError(e, 'cannot open the mmproj');
+        }
+      }
       stopIfAborted();
       progress?.({ stage: 'parse', loadedBytes: 0, totalBytes: fileBytes, file: name });
       const tok = loadTokenizer(gguf);
       const nCtxTrain = gguf.getU32(gguf.archKey('context_length'), DEFAULT_CONTEXT_LENGTH);
       const contextLength = Math.min(opts.contextLength ?? DEFAULT_CONTEXT_LENGTH, nCtxTrain);
-      model = await loadLanguageModel(gpu, gguf, { contextLength }, (p) => {
+      if (mm) {
+        const mmName = mm.name;
+        try {
+          const width = gguf.getU32(gguf.archKey('embedding_length'));
+          vision = await loadVisionFamily(gpu, mm.gguf, { tokenizer: tok, width }, (p) => {
+            stopIfAborted();
+            progress?.({ stage: 'upload', loadedBytes: p.loadedBytes, totalBytes: p.totalBytes, file: mmName });
+          });
+        } catch (e) {
+          throw mmprojError(e, `cannot load the mmproj ${mmName}`);
+        }
+        stopIfAborted();
+      }
+      const maxBatch = Math.max(DEFAULT_MAX_BATCH, vision?.maxRows ?? 0);
+      model = await loadLanguageModel(gpu, gguf, { contextLength, maxBatch }, (p) => {
         // Throwing here stops the upload between tensors; the loader frees what it made.
         stopIfAborted();
         progress?.({ stage: 'upload', loadedBytes: p.loadedBytes, totalBytes: p.totalBytes, file: name });
@@ -191,19 +242,23 @@ export class InThreadEngine implements Engine {
         architecture: model.hparams.arch.name,
         parameters: gguf.tensors.reduce((s, t) => s + t.numel, 0),
         contextLength: model.model.opts.contextLength,
-        fileBytes,
-        hasVision: false,
+        fileBytes: fileBytes + (mm?.fileBytes ?? 0),
+        hasVision: vision !== null,
+        hasVideo: typeof vision?.video === 'function',
+        visionProjector: vision?.projector ?? null,
         chatTemplate: tok.chatTemplate !== null,
       };
       this.lostModel = null;
-      this.loaded = { info, model, tok, gen, overflow, vocabSize: Math.min(tok.vocabSize, model.hparams.vocabSize) };
-      progress?.({ stage: 'ready', loadedBytes: fileBytes, totalBytes: fileBytes, file: name });
+      this.loaded = { info, model, tok, gen, overflow, vocabSize: Math.min(tok.vocabSize, model.hparams.vocabSize), vision };
+      progress?.({ stage: 'ready', loadedBytes: info.fileBytes, totalBytes: info.fileBytes, file: name });
       return { ...info };
     } catch (e) {
       if (model) { model.model.dispose(); model.weights.destroy(); }
+      vision?.destroy();
       throw asApiError(e, `cannot load ${name}`);
     } finally {
       await gguf.close();
+      await mm?.gguf.close();
     }
   }
 
@@ -213,7 +268,7 @@ export class InThreadEngine implements Engine {
     const m = this.loaded;
     this.loaded = null;
     this.lostModel = m?.info.id ?? null;
-    try { m?.gen.dispose(); m?.model.model.dispose(); m?.model.weights.destroy(); } catch { /* the device is gone */ }
+    try { m?.gen.dispose(); m?.model.model.dispose(); m?.model.weights.destroy(); m?.vision?.destroy(); } catch { /* the device is gone */ }
   }
 
   private lostModel: string | null = null;
@@ -225,6 +280,7 @@ export class InThreadEngine implements Engine {
     m.gen.dispose();
     m.model.model.dispose();
     m.model.weights.destroy();
+    m.vision?.destroy();
   }
 
   unloadModel(): Promise<void> {
@@ -271,7 +327,7 @@ export class InThreadEngine implements Engine {
   }
 
   /** Queue one generation; it runs when the KV cache is free. */
-  private generate(m: Loaded, prompt: number[], checked: CheckedSampling, signal: AbortSignal, sink: Sink, renderSpecial = false): Promise<Outcome> {
+  private generate(m: Loaded, prompt: Prompt, checked: CheckedSampling, signal: AbortSignal, sink: Sink, renderSpecial = false): Promise<Outcome> {
     return this.queue.run(async () => {
       if (this.loaded !== m) throw invalidRequest('the model this request was made for was unloaded before it ran', 'model', 'model_not_loaded');
       sink.onStart?.();
@@ -316,7 +372,7 @@ export class InThreadEngine implements Engine {
     const checked = checkChatRequest(req);
     const m = this.requireModel(req.model);
     refuseMedia(req.messages, m.info);
-    const { tokens } = fitChat(m.tok, req.messages, req.tools, m.info.contextLength, checked.maxTokens, m.overflow);
+    const tokens = await this.chatPrompt(m, req, checked.maxTokens);
     const id = newId('chatcmpl');
     const created = Math.floor(Date.now() / 1000);
     const model = m.info.id;
@@ -366,6 +422,39 @@ export class InThreadEngine implements Engine {
       ch.end();
     }, (e) => ch.fail(e));
     return ch;
+  }
+
+  /** Token ids, or with images the segments whose media the Generator encodes when they are not cached. */
+  private async chatPrompt(m: Loaded, req: ChatCompletionRequest, maxTokens: number | null): Promise<Prompt> {
+    const family = m.vision;
+    const hasImages = family !== null && req.messages.some((msg) => Array.isArray(msg.content) && msg.content.some((p) => p.type !== 'text'));
+    if (!hasImages) return fitChat(m.tok, req.messages, req.tools, m.info.contextLength, maxTokens, m.overflow).tokens;
+    let images: Map<ContentPart, ResolvedImage>;
+    try {
+      images = await resolveImages(req.messages, family, req.signal);
+    } catch (e) {
+      if (req.signal?.aborted && !(e instanceof ApiError)) throw abortedError('the request');
+      throw e;
+    }
+    const segment = (part: ContentPart): MediaSegment => {
+      const r = images.get(part) as ResolvedImage;
+      return { kind: 'media', key: r.key, positions: r.positions, produce: () => this.encodeImage(m, family, r) };
+    };
+    return { segments: fitChatSegments(m.tok, req.messages, req.tools, segment, m.info.contextLength, maxTokens, m.overflow).segments };
+  }
+
+  /** One image through the family (inside the queue), its text chunks tokenized. */
+  private async encodeImage(m: Loaded, family: VisionFamily, r: ResolvedImage) {
+    let chunks;
+    try {
+      chunks = await family.image(r.image);
+    } catch (e) {
+      if (e instanceof EdgewiseError && !DEVICE_ERRORS.has(e.name)) {
+        throw invalidRequest(`${r.where}: the ${family.projector} vision encoder refused the image: ${e.message}`, r.where, 'invalid_image', { ...e.details });
+      }
+      throw e;
+    }
+    return chunks.map((c) => (c.kind === 'text' ? { kind: 'tokens' as const, ids: m.tok.encode(c.text, { addSpecial: false, parseSpecial: true }) } : c));
   }
 
   private async createCompletion(req: CompletionRequest): Promise<Completion | AsyncIterable<CompletionChunk>> {

@@ -23,3 +23,7 @@ export function defaultCacheDir(): string {
 }
 
 export type { ModelStore };
+
+export function decodeImage(): never {
+  return nodeOnly('decoding images with pngjs / jpeg-js');
+}

@@ -10,6 +10,11 @@
 // 'error' refuses it (ApiError code context_length_exceeded); 'truncate' drops the oldest non-system
 // messages (then any non-user messages that would lead the conversation) until it fits, or for a raw
 // prompt keeps the BOS and the most recent tokens.
+//
+// Images: the conversation is rendered with a private marker where each image part was (as llama.cpp's
+// server does with mtmd's marker), the text is split at the markers, each piece tokenized (BOS on the
+// first only) and each image's media segment put between them. Truncation drops whole messages, so an
+// image is never cut in half.
 
 import { chatPrompt } from '../tokenizer/chat-template.ts';
 import type { ChatMessage as TemplateMessage } from '../tokenizer/chat-template.ts';
@@ -22,6 +27,7 @@ function isRekaEdgeVocab(tok: TextTokenizer): boolean {
   return tok.vocabSize === REKA_EDGE_VOCAB_SIZE && tok.tokenText(REKA_EDGE_TOKENS.sep) === '<sep>';
 }
 import type { ChatMessage, ContentPart, ToolDefinition } from './types.ts';
+import { promptPositions, type MediaSegment, type Prompt, type PromptSegment } from '../runtime/generate.ts';
 
 export type OverflowPolicy = 'error' | 'truncate';
 
@@ -31,44 +37,74 @@ export interface FittedPrompt {
   dropped: number;
 }
 
-export function messageText(m: ChatMessage): string {
+/** The text of a message; image parts become `marker` (nothing when absent). */
+export function messageText(m: ChatMessage, marker = ''): string {
   const c = m.content as string | ContentPart[] | null;
   if (c === null) return '';
   if (typeof c === 'string') return c;
-  return c.map((p) => (p.type === 'text' ? p.text : '')).join('');
+  return c.map((p) => (p.type === 'text' ? p.text : p.type === 'image_url' ? marker : '')).join('');
 }
 
-function templateMessage(m: ChatMessage): TemplateMessage {
-  const out: TemplateMessage = { role: m.role, content: messageText(m) };
+function templateMessage(m: ChatMessage, marker: string): TemplateMessage {
+  const out: TemplateMessage = { role: m.role, content: messageText(m, marker) };
   if (m.role === 'assistant' && m.tool_calls) out.tool_calls = m.tool_calls;
   if (m.role === 'tool') out.tool_call_id = m.tool_call_id;
   return out;
 }
 
-/** The prompt token ids of a conversation (see the file comment for models without a template). */
-export function chatTokens(tok: TextTokenizer, messages: readonly ChatMessage[], tools?: readonly ToolDefinition[]): number[] {
+/** The rendered conversation and how to tokenize it. */
+interface ChatText {
+  text: string;
+  parseSpecial: boolean;
+}
+
+function chatText(tok: TextTokenizer, messages: readonly ChatMessage[], tools: readonly ToolDefinition[] | undefined, marker: string): ChatText {
   if (!tok.chatTemplate && isRekaEdgeVocab(tok)) {
     // Reka Edge files without a template: Reka's own turn format (models/reka-edge.ts).
     const turns: RekaTurn[] = messages.map((m) => ({
-      role: m.role, content: messageText(m),
+      role: m.role, content: messageText(m, marker),
       toolCalls: m.role === 'assistant' ? m.tool_calls?.map((c) => ({ name: c.function.name, arguments: c.function.arguments })) : undefined,
     }));
-    let text: string;
     try {
-      text = rekaEdgeChatPrompt(turns, (tools ?? []).map((t) => t.function));
+      return { text: rekaEdgeChatPrompt(turns, (tools ?? []).map((t) => t.function)), parseSpecial: true };
     } catch (e) {
       throw new ApiError('invalid_request_error', `these messages cannot be put in Reka's chat format: ${(e as Error).message}`, { param: 'messages', code: 'chat_template_error', cause: e });
     }
-    return tok.encode(text, { addSpecial: true, parseSpecial: true });
   }
-  if (!tok.chatTemplate) return tok.encode(messages.map(messageText).join(''), { addSpecial: true, parseSpecial: false });
-  let text: string;
+  if (!tok.chatTemplate) return { text: messages.map((m) => messageText(m, marker)).join(''), parseSpecial: false };
   try {
-    text = chatPrompt(tok, messages.map(templateMessage), tools && tools.length ? { tools } : {});
+    return { text: chatPrompt(tok, messages.map((m) => templateMessage(m, marker)), tools && tools.length ? { tools } : {}), parseSpecial: true };
   } catch (e) {
     throw new ApiError('invalid_request_error', `the model's chat template refused these messages: ${(e as Error).message}`, { param: 'messages', code: 'chat_template_error', cause: e });
   }
-  return tok.encode(text, { addSpecial: true, parseSpecial: true });
+}
+
+/** The prompt token ids of a conversation (see the file comment for models without a template). */
+export function chatTokens(tok: TextTokenizer, messages: readonly ChatMessage[], tools?: readonly ToolDefinition[]): number[] {
+  const { text, parseSpecial } = chatText(tok, messages, tools, '');
+  return tok.encode(text, { addSpecial: true, parseSpecial });
+}
+
+/** Where image parts go in a rendered prompt; random per process so no user text can forge one. */
+const MEDIA_MARK = `<__edgewise_media_${Math.random().toString(36).slice(2, 10)}__>`;
+
+/** The segments of a conversation with images: `media(part)` gives each image part's segment. */
+export function chatSegments(tok: TextTokenizer, messages: readonly ChatMessage[], tools: readonly ToolDefinition[] | undefined,
+  media: (part: ContentPart) => MediaSegment): PromptSegment[] {
+  const parts: ContentPart[] = [];
+  for (const m of messages) if (Array.isArray(m.content)) for (const p of m.content as ContentPart[]) if (p.type === 'image_url') parts.push(p);
+  const { text, parseSpecial } = chatText(tok, messages, tools, MEDIA_MARK);
+  const pieces = text.split(MEDIA_MARK);
+  if (pieces.length - 1 !== parts.length) {
+    throw new ApiError('invalid_request_error', `the model's chat template kept ${pieces.length - 1} of ${parts.length} image(s); images must be in messages the template renders`, { param: 'messages', code: 'chat_template_error' });
+  }
+  const segments: PromptSegment[] = [];
+  pieces.forEach((piece, i) => {
+    const ids = tok.encode(piece, { addSpecial: i === 0, parseSpecial });
+    if (ids.length) segments.push({ kind: 'tokens', ids });
+    if (i < parts.length) segments.push(media(parts[i]));
+  });
+  return segments;
 }
 
 function overflow(prompt: number, maxTokens: number | null, contextLength: number, param: string): ApiError {
@@ -82,17 +118,18 @@ function overflow(prompt: number, maxTokens: number | null, contextLength: numbe
 
 const fits = (n: number, maxTokens: number | null, ctx: number) => n + (maxTokens ?? 1) <= ctx;
 
-export function fitChat(tok: TextTokenizer, messages: readonly ChatMessage[], tools: readonly ToolDefinition[] | undefined,
-  contextLength: number, maxTokens: number | null, policy: OverflowPolicy): FittedPrompt {
-  let msgs = [...messages];
-  let tokens = chatTokens(tok, msgs, tools);
-  if (fits(tokens.length, maxTokens, contextLength)) return { tokens, dropped: 0 };
-  if (policy === 'error') throw overflow(tokens.length, maxTokens, contextLength, 'messages');
+/** Messages that fit the context, dropping whole oldest non-system turns under 'truncate'. */
+function fitMessages<T extends Prompt>(messages: readonly ChatMessage[], build: (msgs: ChatMessage[]) => T,
+  contextLength: number, maxTokens: number | null, policy: OverflowPolicy): { prompt: T; dropped: number } {
+  const msgs = [...messages];
+  let prompt = build(msgs);
+  if (fits(promptPositions(prompt), maxTokens, contextLength)) return { prompt, dropped: 0 };
+  if (policy === 'error') throw overflow(promptPositions(prompt), maxTokens, contextLength, 'messages');
   let dropped = 0;
   for (;;) {
     const first = msgs.findIndex((m) => m.role !== 'system');
     const rest = msgs.filter((m) => m.role !== 'system').length;
-    if (first < 0 || rest <= 1) throw overflow(tokens.length, maxTokens, contextLength, 'messages');
+    if (first < 0 || rest <= 1) throw overflow(promptPositions(prompt), maxTokens, contextLength, 'messages');
     msgs.splice(first, 1);
     dropped++;
     // Templates expect the conversation to open with a user turn: drop replies left leading it.
@@ -100,9 +137,22 @@ export function fitChat(tok: TextTokenizer, messages: readonly ChatMessage[], to
       msgs.splice(i, 1);
       dropped++;
     }
-    tokens = chatTokens(tok, msgs, tools);
-    if (fits(tokens.length, maxTokens, contextLength)) return { tokens, dropped };
+    prompt = build(msgs);
+    if (fits(promptPositions(prompt), maxTokens, contextLength)) return { prompt, dropped };
   }
+}
+
+export function fitChat(tok: TextTokenizer, messages: readonly ChatMessage[], tools: readonly ToolDefinition[] | undefined,
+  contextLength: number, maxTokens: number | null, policy: OverflowPolicy): FittedPrompt {
+  const { prompt, dropped } = fitMessages(messages, (msgs) => chatTokens(tok, msgs, tools), contextLength, maxTokens, policy);
+  return { tokens: prompt, dropped };
+}
+
+/** fitChat for a conversation with images: the segments of the messages that fit. */
+export function fitChatSegments(tok: TextTokenizer, messages: readonly ChatMessage[], tools: readonly ToolDefinition[] | undefined,
+  media: (part: ContentPart) => MediaSegment, contextLength: number, maxTokens: number | null, policy: OverflowPolicy): { segments: PromptSegment[]; positions: number; dropped: number } {
+  const { prompt, dropped } = fitMessages(messages, (msgs) => ({ segments: chatSegments(tok, msgs, tools, media) }), contextLength, maxTokens, policy);
+  return { segments: prompt.segments, positions: promptPositions(prompt), dropped };
 }
 
 export function fitRaw(tokens: number[], bos: number | null, contextLength: number, maxTokens: number | null, policy: OverflowPolicy): FittedPrompt {

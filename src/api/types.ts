@@ -115,7 +115,8 @@ export type ModelSource = string | Blob;
 
 export interface LoadProgress {
   /** fetch: bytes downloaded into the model cache; cache: bytes read back from it (a resumed download's
-   *  stored part, or a cached file checked against sha256); parse; upload: weight bytes on the GPU. */
+   *  stored part, or a cached file checked against sha256); parse; upload: weight bytes on the GPU (the
+   *  mmproj's first, with its file name, then the text model's). */
   stage: 'fetch' | 'cache' | 'parse' | 'upload' | 'compile' | 'ready';
   loadedBytes: number;
   totalBytes: number;
@@ -126,7 +127,9 @@ export interface LoadProgress {
 
 export interface LoadModelOptions {
   model: ModelSource;
-  /** Vision projector for multimodal models. */
+  /** The vision encoder (llama.cpp's mmproj GGUF) for image parts: a path, URL, hf:// reference or Blob,
+   *  opened and cached like `model` (fetch/cache progress carry its file name; `sha256` is the text
+   *  model's only). Projectors: see ModelInfo.visionProjector; an unknown one is a model_error. */
   mmproj?: ModelSource;
   /** Name reported in responses; defaults to the file name. */
   id?: string;
@@ -151,8 +154,14 @@ export interface ModelInfo {
   architecture: string;
   parameters: number;
   contextLength: number;
+  /** Bytes of the model's files (the mmproj included). */
   fileBytes: number;
+  /** Takes image_url parts (an mmproj was loaded). */
   hasVision: boolean;
+  /** Takes video_url parts (the vision family encodes clips). */
+  hasVideo: boolean;
+  /** The mmproj's clip.projector_type (gemma3, ...), or null without one. */
+  visionProjector: string | null;
   chatTemplate: boolean;
 }
 
