@@ -1,8 +1,9 @@
 // The chat page in headless Chromium (WebGPU on SwiftShader here): the default model loads from the dev
 // server, a prompt streams exactly llama.cpp's greedy continuation, stop works mid-stream, regenerate
 // gives the same greedy text, the conversation survives a reload, hostile model output renders inert
-// under the page's CSP, an image sent to a text-only model is refused in words, and a browser without
-// WebGPU gets a page that says so. No console errors anywhere.
+// under the page's CSP, a text-only model explains why nothing attaches, a vision model loaded from disk
+// (GGUF + mmproj) takes images and a clip by button, drop and paste and answers an image as the Node
+// engine does, and a browser without WebGPU gets a page that says so. No console errors anywhere.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -73,6 +74,11 @@ describe('chat page', { timeout: 1_800_000 }, () => {
   }
 
   const lastReply = () => page.locator('#messages article.msg.assistant').last();
+  /** Clear, when there is anything to clear (the button is disabled on an empty conversation). */
+  const clearChat = async () => {
+    if (await page.isEnabled('#clear-btn')) await page.click('#clear-btn');
+    assert.equal(await page.locator('#messages article').count(), 0);
+  };
   const savedTurns = () => page.evaluate(() => JSON.parse(localStorage.getItem('edgewise.chat.v1') ?? '{"turns":[]}').turns);
 
   /** Waits for the newest reply to finish, recording the lengths its text went through while streaming. */
@@ -281,91 +287,190 @@ describe('chat page', { timeout: 1_800_000 }, () => {
     await screenshot(page, 'chat-hostile');
   });
 
-  test('images attach by drop and paste with thumbnails; a text-only model refuses them in words', async () => {
-    await page.click('#clear-btn');
+  /** A PNG and a short VP8 WebM clip made in the page (base64), for the attach paths. */
+  const pageMedia = () => page.evaluate(async () => {
+    const canvas = document.createElement('canvas');
+    canvas.width = 96; canvas.height = 64;
+    const ctx = canvas.getContext('2d');
+    const toB64 = async (blob) => {
+      const bytes = new Uint8Array(await blob.arrayBuffer());
+      let bin = '';
+      for (const b of bytes) bin += String.fromCharCode(b);
+      return btoa(bin);
+    };
+    ctx.fillStyle = '#30c080'; ctx.fillRect(0, 0, 96, 64);
+    const png = await toB64(await new Promise((r) => canvas.toBlob(r, 'image/png')));
+    const rec = new MediaRecorder(canvas.captureStream(20), { mimeType: 'video/webm;codecs=vp8' });
+    const parts = [];
+    rec.ondataavailable = (e) => parts.push(e.data);
+    const done = new Promise((r) => { rec.onstop = r; });
+    rec.start();
+    for (let i = 0; i < 24; i++) {
+      ctx.fillStyle = `hsl(${i * 15}, 70%, 50%)`; ctx.fillRect(0, 0, 96, 64);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    rec.stop();
+    await done;
+    return { png, webm: await toB64(new Blob(parts, { type: 'video/webm' })) };
+  });
+
+  /** Dispatches a drop (with the drag-over state checked first) or a paste of files given as base64. */
+  const dropOrPaste = (how, files) => page.evaluate(({ how, files }) => {
+    const dt = new DataTransfer();
+    for (const f of files) {
+      const bin = atob(f.b64);
+      const bytes = new Uint8Array(bin.length);
+      for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+      dt.items.add(new File([bytes], f.name, { type: f.type }));
+    }
+    if (how === 'paste') {
+      document.getElementById('prompt').dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
+      return null;
+    }
+    const conv = document.getElementById('conversation');
+    conv.dispatchEvent(new DragEvent('dragenter', { dataTransfer: dt, bubbles: true }));
+    const hint = { shown: !document.getElementById('drop-hint').hidden, text: document.getElementById('drop-hint').textContent, composerMarked: document.body.classList.contains('dragging') };
+    conv.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    return hint;
+  }, { how, files });
+
+  test('a text-only model explains why nothing attaches', async () => {
+    await clearChat();
     await waitModel('ready');
-    const made = await page.evaluate(async () => {
-      const canvas = document.createElement('canvas');
-      canvas.width = 64; canvas.height = 48;
-      const ctx = canvas.getContext('2d');
-      ctx.fillStyle = '#e04040'; ctx.fillRect(0, 0, 64, 48);
-      ctx.fillStyle = '#40a0e0'; ctx.fillRect(16, 12, 32, 24);
-      const blob = await new Promise((r) => canvas.toBlob(r, 'image/png'));
-      const drop = new DataTransfer();
-      drop.items.add(new File([blob], 'drop.png', { type: 'image/png' }));
-      const conv = document.getElementById('conversation');
-      conv.dispatchEvent(new DragEvent('dragenter', { dataTransfer: drop, bubbles: true }));
-      const hintShown = !document.getElementById('drop-hint').hidden;
-      conv.dispatchEvent(new DragEvent('drop', { dataTransfer: drop, bubbles: true, cancelable: true }));
-      const paste = new DataTransfer();
-      paste.items.add(new File([blob], 'paste.png', { type: 'image/png' }));
-      document.getElementById('prompt').dispatchEvent(new ClipboardEvent('paste', { clipboardData: paste, bubbles: true, cancelable: true }));
-      const junk = new DataTransfer();
-      junk.items.add(new File([new Uint8Array([1, 2, 3])], 'broken.png', { type: 'image/png' }));
-      document.getElementById('prompt').dispatchEvent(new ClipboardEvent('paste', { clipboardData: junk, bubbles: true, cancelable: true }));
-      return { hintShown };
-    });
-    assert.equal(made.hintShown, true, 'dragging files over the conversation shows the drop hint');
-    await page.waitForFunction(() => document.querySelectorAll('#thumbs .thumb').length === 2);
-    await page.waitForFunction(() => !document.getElementById('composer-error').hidden);
-    assert.match(await page.textContent('#composer-error'), /broken\.png: the browser could not decode this image/);
+    assert.equal(await page.getAttribute('#attach-btn', 'aria-disabled'), 'true');
+    assert.match(await page.getAttribute('#attach-btn', 'title'), /reads text only/);
+    // aria-disabled, which Playwright's click waits out; a person's click still lands and is answered.
+    await page.click('#attach-btn', { force: true });
+    assert.match(await page.textContent('#composer-error'), /TinyStories 260K reads text only: it has no vision encoder\. Load a vision model/);
+    const { png } = await pageMedia();
+    const hint = await dropOrPaste('drop', [{ name: 'drop.png', type: 'image/png', b64: png }]);
+    assert.equal(hint.shown, true, 'dragging files over the page shows the drop state');
+    assert.match(hint.text, /reads text only/, 'the drop state already says the model cannot take them');
+    await dropOrPaste('paste', [{ name: 'paste.png', type: 'image/png', b64: png }]);
+    assert.match(await page.textContent('#composer-error'), /reads text only/);
+    assert.equal(await page.locator('#thumbs .thumb').count(), 0);
     assert.equal(await page.isHidden('#drop-hint'), true);
-    // The attach button takes files too: a PNG and a short WebM clip made in the page.
-    const media = await page.evaluate(async () => {
-      const canvas = document.createElement('canvas');
-      canvas.width = 96; canvas.height = 64;
-      const ctx = canvas.getContext('2d');
-      const toB64 = async (blob) => {
-        const bytes = new Uint8Array(await blob.arrayBuffer());
-        let bin = '';
-        for (const b of bytes) bin += String.fromCharCode(b);
-        return btoa(bin);
-      };
-      ctx.fillStyle = '#30c080'; ctx.fillRect(0, 0, 96, 64);
-      const png = await toB64(await new Promise((r) => canvas.toBlob(r, 'image/png')));
-      const rec = new MediaRecorder(canvas.captureStream(20), { mimeType: 'video/webm;codecs=vp8' });
-      const parts = [];
-      rec.ondataavailable = (e) => parts.push(e.data);
-      const done = new Promise((r) => { rec.onstop = r; });
-      rec.start();
-      for (let i = 0; i < 12; i++) {
-        ctx.fillStyle = `hsl(${i * 30}, 70%, 50%)`; ctx.fillRect(0, 0, 96, 64);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      rec.stop();
-      await done;
-      return { png, webm: await toB64(new Blob(parts, { type: 'video/webm' })) };
-    });
-    const dir = mkdtempSync(join(tmpdir(), 'chat-media-'));
+    await screenshot(page, 'chat-attach-text-only');
+  });
+
+  test('a vision model from disk (GGUF + mmproj): images attach by button, drop and paste, a clip is refused in words; the image is answered as the Node engine answers it; a reload keeps it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chat-vision-'));
+    const question = 'What is in this picture?';
     try {
-      writeFileSync(join(dir, 'button.png'), Buffer.from(media.png, 'base64'));
-      writeFileSync(join(dir, 'clip.webm'), Buffer.from(media.webm, 'base64'));
-      await page.setInputFiles('#attach-input', [join(dir, 'button.png'), join(dir, 'clip.webm')]);
-      // The page reads the files after the input changes: keep them until the thumbnails are there.
-      await page.waitForFunction(() => document.querySelectorAll('#thumbs .thumb').length === 4, null, { timeout: 30_000 });
+      // The expectation first: the same text model, projector, PNG and question through the Node engine,
+      // greedy. One image: an image is 256 soft tokens and the tiny text model's context is 512.
+      const expected = JSON.parse(execFileSync(join(root, 'node_modules/.bin/tsx'), [join(root, 'e2e/chat-vision-expect.ts'), dir, question, '8'], { cwd: root, encoding: 'utf8' }).trim().split('\n').at(-1));
+      assert.ok(expected.text.length > 0 && expected.completionTokens > 0, `the Node engine answered: ${JSON.stringify(expected)}`);
+
+      await clearChat();
+      await page.evaluate(() => { document.getElementById('local-files').open = true; });
+      await page.setInputFiles('#local-model', expected.model);
+      await page.setInputFiles('#local-mmproj', expected.mmproj);
+      await page.click('#load-local-btn');
+      await waitModel('ready');
+      const info = await page.textContent('#model-info');
+      assert.match(info, /tinygemma3-text\.gguf/);
+      assert.match(info, /imagesyes \(gemma3 projector, mmproj-tinygemma3\.gguf\)/);
+      assert.match(info, /videono \(images only\)/);
+      assert.equal(await page.getAttribute('#attach-btn', 'aria-disabled'), 'false');
+      await setSettings(0, 8);
+
+      // Drop and paste (a page-made PNG), a damaged paste, then the button: the fixture PNG and a clip.
+      const made = await pageMedia();
+      // The drop state while files are dragged over the page (the drop below ends it).
+      await page.evaluate(() => {
+        const dt = new DataTransfer();
+        dt.items.add(new File(['x'], 'a.png', { type: 'image/png' }));
+        document.getElementById('prompt').dispatchEvent(new DragEvent('dragenter', { dataTransfer: dt, bubbles: true }));
+      });
+      await screenshot(page, 'chat-drop');
+      const hint = await dropOrPaste('drop', [{ name: 'drop.png', type: 'image/png', b64: made.png }]);
+      assert.deepEqual(hint, { shown: true, text: 'Drop to attach images (tinygemma3-text.gguf reads no video)', composerMarked: true });
+      await page.waitForFunction(() => document.querySelectorAll('#thumbs .thumb').length === 1);
+      assert.equal(await page.isHidden('#drop-hint'), true);
+      assert.equal(await page.evaluate(() => document.body.classList.contains('dragging')), false);
+      await dropOrPaste('paste', [{ name: 'broken.png', type: 'image/png', b64: Buffer.from('not a png at all').toString('base64') }]);
+      await page.waitForFunction(() => !document.getElementById('composer-error').hidden);
+      assert.match(await page.textContent('#composer-error'), /broken\.png: the browser could not decode this image/);
+      await dropOrPaste('paste', [{ name: 'pasted.png', type: 'image/png', b64: readFileSync(expected.image).toString('base64') }]);
+      await page.waitForFunction(() => document.querySelectorAll('#thumbs .thumb').length === 2);
+      // gemma3 has no clip path: the clip is refused in words, the picture beside it attaches.
+      writeFileSync(join(dir, 'clip.webm'), Buffer.from(made.webm, 'base64'));
+      await page.setInputFiles('#attach-input', [expected.image, join(dir, 'clip.webm')]);
+      await page.waitForFunction(() => document.querySelectorAll('#thumbs .thumb').length === 3, null, { timeout: 30_000 });
+      assert.match(await page.textContent('#composer-error'), /clip\.webm: tinygemma3-text\.gguf reads images but not video/);
+      assert.deepEqual(await page.locator('#thumbs .thumb').evaluateAll((els) => els.map((e) => e.dataset.kind)), ['image', 'image', 'image']);
+      assert.match(await page.getAttribute('#thumbs .thumb:nth-child(3) img', 'title'), /picture\.png · 64x48/);
+      await screenshot(page, 'chat-attach');
+      // No model this page can load takes clips yet, so the clip's side of attaching (poster frame, length,
+      // the thumbnail's label) is checked through the page's own attachment reader.
+      const clip = await page.evaluate(async (b64) => {
+        const { readAttachment } = await import('/src/ui/attachments.ts');
+        const { mediaThumb } = await import('/src/ui/chat-view.ts');
+        const bin = atob(b64);
+        const bytes = new Uint8Array(bin.length);
+        for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+        const a = await readAttachment(new File([bytes], 'clip.webm', { type: 'video/webm' }));
+        const thumb = mediaThumb(a, 'thumb');
+        return { kind: a.kind, width: a.width, height: a.height, durationS: a.durationS, thumb: a.thumbUrl.slice(0, 23), blob: a.blob.size, label: thumb.querySelector('.kind').textContent, title: thumb.querySelector('img').title };
+      }, made.webm);
+      assert.equal(clip.kind, 'video');
+      assert.deepEqual([clip.width, clip.height, clip.blob], [96, 64, Buffer.from(made.webm, 'base64').length]);
+      assert.ok(clip.durationS > 0.5 && clip.durationS < 3, `the recorded clip's length was found: ${clip.durationS} s`);
+      assert.equal(clip.thumb, 'data:image/jpeg;base64,');
+      assert.match(clip.label, /^▶ 0:0[1-2]$/);
+      assert.match(clip.title, /clip\.webm \(video, 0:0[1-2] · 96x64\)/);
+
+      // Send the fixture as the button attached it: the drop and the paste come off.
+      await page.click('#thumbs .thumb:nth-child(1) button');
+      await page.click('#thumbs .thumb:nth-child(1) button');
+      assert.deepEqual(await page.locator('#thumbs .thumb img').evaluateAll((els) => els.map((e) => e.alt)), ['picture.png']);
+      await page.fill('#prompt', question);
+      await page.press('#prompt', 'Enter');
+      assert.equal(await page.locator('#thumbs .thumb').count(), 0, 'sending empties the composer');
+      const { state, lengths } = await followReply();
+      const turns = await savedTurns();
+      assert.equal(state, 'done', JSON.stringify(turns[1]?.error));
+      assert.equal(turns[1].text, expected.text, 'the page\'s answer is the Node engine\'s');
+      assert.equal(turns[1].stats.completionTokens, expected.completionTokens);
+      assert.ok(lengths.length >= 1, 'the answer streamed');
+      assert.equal(await page.locator('#messages article.msg.user .attachments img').count(), 1);
+      // What localStorage keeps: thumbnails and keys, not the images.
+      const saved = await page.evaluate(() => localStorage.getItem('edgewise.chat.v1'));
+      assert.ok(saved.length < 40_000, `the saved conversation is ${saved.length} chars`);
+      assert.deepEqual(turns[0].attachments.map((a) => [a.name, a.kind, a.width, a.height, typeof a.mediaKey, 'dataUrl' in a]), [['picture.png', 'image', 64, 48, 'string', false]]);
+      console.log(`vision answer: ${JSON.stringify(turns[1].text)} (${turns[1].stats.completionTokens} tokens; saved conversation ${saved.length} chars)`);
+      await screenshot(page, 'chat-vision');
+
+      // A reload keeps the conversation and its images (the local model is not reloaded: the last
+      // registry model, text only, loads instead).
+      const shown = await page.locator('#messages article .body').allTextContents();
+      await page.reload();
+      await waitModel('ready');
+      assert.deepEqual(await page.locator('#messages article .body').allTextContents(), shown);
+      assert.equal(await page.locator('#messages article.msg.user .attachments img').count(), 1);
+      assert.equal(await page.locator('#messages article.msg.user .attachments .missing').count(), 0, 'the images came back from IndexedDB');
+      const stored = await page.evaluate(() => new Promise((resolve, reject) => {
+        const r = indexedDB.open('edgewise-media');
+        r.onsuccess = () => {
+          const q = r.result.transaction('media').objectStore('media').getAll();
+          q.onsuccess = () => resolve(q.result.map((b) => [b.type, b.size]));
+          q.onerror = () => reject(q.error);
+        };
+        r.onerror = () => reject(r.error);
+      }));
+      const size = readFileSync(expected.image).length;
+      assert.deepEqual(stored, [['image/png', size]], 'the image is kept as the file was');
+      await screenshot(page, 'chat-vision-reload');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-    assert.deepEqual(await page.locator('#thumbs .thumb .kind').allTextContents(), ['image', 'image', 'image', 'video']);
-    await screenshot(page, 'chat-attach');
-    // Remove one, send with the rest.
-    await page.click('#thumbs .thumb:first-child button');
-    assert.equal(await page.locator('#thumbs .thumb').count(), 3);
-    await page.fill('#prompt', 'What is in this picture?');
-    await page.press('#prompt', 'Enter');
-    const { state } = await followReply();
-    assert.equal(state, 'error');
-    const err = await lastReply().locator('.turn-error').textContent();
-    assert.match(err, /This model reads text only/);
-    assert.match(err, /vision/);
-    assert.equal(await page.locator('#messages article.msg.user .attachments img').count(), 3);
-    await screenshot(page, 'chat-image-refused');
   });
 
   test('a GGUF from disk loads and answers the same; a broken file is refused in words and the engine recovers', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'chat-e2e-'));
     try {
-      await page.click('#clear-btn');
+      await clearChat();
       await page.click('#local-files summary');
       await page.setInputFiles('#local-model', MODEL_FILE);
       await page.click('#load-local-btn');

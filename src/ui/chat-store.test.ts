@@ -22,7 +22,7 @@ const chat = (): SavedChat => ({
   modelId: 'stories260k',
   settings: { temperature: 0, maxTokens: 40, systemPrompt: 'be brief' },
   turns: [
-    { id: 'u1', role: 'user', text: 'look', attachments: [{ kind: 'image', name: 'a.png', dataUrl: `data:image/png;base64,${'A'.repeat(5000)}`, thumbUrl: 'data:image/jpeg;base64,AA' }] },
+    { id: 'u1', role: 'user', text: 'look', attachments: [{ kind: 'image', name: 'a.png', thumbUrl: `data:image/jpeg;base64,${'A'.repeat(5000)}`, mediaKey: 'u1/0', width: 640, height: 480 }] },
     { id: 'a1', role: 'assistant', text: 'a reply', stats: { promptTokens: 5, completionTokens: 2, cachedPromptTokens: 0, ttftMs: 10, prefillTokensPerS: 500, decodeTokensPerS: 20, finish: 'stop' } },
   ],
 });

@@ -1,16 +1,25 @@
 // The conversation as the chat page keeps it, saved to localStorage after every change so a reload
-// finds it again. Images are kept as (downscaled) data: URLs; when the browser's storage quota refuses
-// them, the text is saved without them and the turn says so.
+// finds it again. Attachments are kept here as small thumbnails (data: URLs of a few kB) and a key into
+// the page's media store (media-store.ts: images in IndexedDB, videos for the session only), never as
+// the media itself. When the browser's storage quota refuses even the thumbnails, the text is saved
+// without them and the turn says so.
 
 import type { FinishReason } from '../api/types.ts';
 
 export interface StoredAttachment {
   kind: 'image' | 'video';
   name: string;
-  /** data: URL (images). Videos are not kept across reloads: only their poster frame is. */
-  dataUrl: string | null;
-  /** A small preview (data: URL) for the thumbnail strip. */
+  /** A small preview (data: URL, at most 160 px, a few kB) for the thumbnail strip; a video's poster frame. */
   thumbUrl: string;
+  /** Where the media store keeps the image or clip the model is shown. */
+  mediaKey?: string;
+  /** Pixel size of the image or clip as attached. */
+  width?: number;
+  height?: number;
+  /** Length of a clip in seconds, when the browser could tell. */
+  durationS?: number;
+  /** Conversations saved before the media store kept the image itself here (read, never written). */
+  dataUrl?: string | null;
 }
 
 export interface ReplyStats {

@@ -4,6 +4,7 @@
 import type { ChatTurn, ReplyStats, StoredAttachment } from './chat-store.ts';
 import { formatDuration } from './format.ts';
 import { explainError } from './explain-error.ts';
+import { formatClipLength } from './attachments.ts';
 import { renderMarkdownInto } from './markdown.ts';
 
 export type TurnState = 'streaming' | 'done' | 'stopped' | 'error';
@@ -24,16 +25,27 @@ export function statsText(s: ReplyStats): string {
   return parts.join(' · ');
 }
 
-function attachmentStrip(atts: readonly StoredAttachment[]): HTMLElement {
+/** A thumbnail and its label: 'image', or 'video 0:07'. */
+export function mediaThumb(a: StoredAttachment, cls: string): HTMLElement {
+  const item = el('span', cls);
+  const img = el('img');
+  img.src = a.thumbUrl;
+  img.alt = a.name;
+  const size = a.width && a.height ? ` · ${a.width}x${a.height}` : '';
+  img.title = a.kind === 'video' ? `${a.name} (video${a.durationS ? `, ${formatClipLength(a.durationS)}` : ''}${size})` : `${a.name}${size}`;
+  item.dataset.kind = a.kind;
+  item.append(img, el('span', 'kind', a.kind === 'video' && a.durationS ? `▶ ${formatClipLength(a.durationS)}` : a.kind === 'video' ? '▶ video' : 'image'));
+  return item;
+}
+
+function attachmentStrip(atts: readonly StoredAttachment[], missing: (a: StoredAttachment) => boolean): HTMLElement {
   const box = el('div', 'attachments');
   for (const a of atts) {
-    const img = el('img');
-    img.src = a.thumbUrl;
-    img.alt = a.name;
-    img.title = a.kind === 'video' ? `${a.name} (video)` : a.name;
-    const item = el('span', 'att');
-    item.append(img);
-    if (a.kind === 'video') item.append(el('span', 'kind', 'video'));
+    const item = mediaThumb(a, 'att');
+    if (missing(a)) {
+      item.classList.add('missing');
+      item.title = a.kind === 'video' ? 'clips are kept for one session only: the model no longer sees this one' : 'this image was not kept: the model no longer sees it';
+    }
     box.append(item);
   }
   return box;
@@ -41,6 +53,8 @@ function attachmentStrip(atts: readonly StoredAttachment[]): HTMLElement {
 
 export interface TurnActions {
   regenerate?: () => void;
+  /** Attachments whose media the page no longer has (a clip after a reload): thumbnail only. */
+  missing?: (a: StoredAttachment) => boolean;
 }
 
 /** The element of one turn; assistant turns are re-filled by updateTurn as they stream. */
@@ -48,7 +62,16 @@ export function renderTurn(turn: ChatTurn, state: TurnState, actions: TurnAction
   const art = el('article', `msg ${turn.role}`);
   art.dataset.id = turn.id;
   art.append(el('div', 'who', turn.role === 'user' ? 'You' : turn.model ?? 'model'));
-  if (turn.attachments?.length) art.append(attachmentStrip(turn.attachments));
+  if (turn.attachments?.length) {
+    const missing = turn.attachments.filter(actions.missing ?? (() => false));
+    art.append(attachmentStrip(turn.attachments, actions.missing ?? (() => false)));
+    if (missing.length) {
+      const clips = missing.every((a) => a.kind === 'video');
+      art.append(el('div', 'note', clips
+        ? `${missing.length === 1 ? 'this clip is' : 'these clips are'} kept for one session only: the model no longer sees ${missing.length === 1 ? 'it' : 'them'}`
+        : `${missing.length} attachment${missing.length === 1 ? ' was' : 's were'} not kept after the reload: the model no longer sees ${missing.length === 1 ? 'it' : 'them'}`));
+    }
+  }
   if (turn.attachmentsDropped) art.append(el('div', 'note', 'attachments were too large to keep after a reload'));
   art.append(el('div', 'body'));
   art.append(el('div', 'meta'));

@@ -4,13 +4,14 @@
 
 import { createEngine } from '../index.ts';
 import type { ChatMessage, ContentPart, Engine, FinishReason, ModelInfo, Usage } from '../api/types.ts';
-import { AttachmentError, mediaFiles, readAttachment, type PendingAttachment } from './attachments.ts';
-import { loadChat, newTurnId, saveChat, type ChatTurn, type ReplyStats, type SavedChat } from './chat-store.ts';
-import { el, renderTurn, updateTurn, type TurnState } from './chat-view.ts';
+import { AttachmentError, dataUrlBlob, mediaFiles, readAttachment, type PendingAttachment } from './attachments.ts';
+import { loadChat, newTurnId, saveChat, type ChatTurn, type ReplyStats, type SavedChat, type StoredAttachment } from './chat-store.ts';
+import { el, mediaThumb, renderTurn, updateTurn, type TurnState } from './chat-view.ts';
+import { MediaStore } from './media-store.ts';
 import { explainError } from './explain-error.ts';
 import { formatBytes } from './format.ts';
 import { Availability, ModelList, ProgressView } from './model-picker.ts';
-import { findModel, registry, type RegistryModel } from './registry.ts';
+import { findModel, localName, registry, type RegistryModel } from './registry.ts';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -54,10 +55,13 @@ const ui = {
 
 const chat: SavedChat = loadChat();
 let engine: Engine | null = null;
-let loaded: { name: string; registryId: string | null; info: ModelInfo } | null = null;
+let loaded: { name: string; registryId: string | null; info: ModelInfo; mmproj: string | null } | null = null;
 let loading: AbortController | null = null;
 let generating: AbortController | null = null;
 let pending: PendingAttachment[] = [];
+/** Images sent (IndexedDB) and clips (this session); mediaKeys: what it holds now. */
+const media = new MediaStore();
+let mediaKeys = new Set<string>();
 let avail = new Availability(new Set(), new Set());
 const progress = new ProgressView($('progress'), $('progress-fill'), $('progress-text'));
 const picker = new ModelList(ui.modelList, avail, chat.modelId ?? registry.default, () => updateLoadButton());
@@ -75,8 +79,10 @@ function lastAssistantId(): string | null {
   return null;
 }
 
+const mediaMissing = (a: StoredAttachment) => !a.dataUrl && !(a.mediaKey && mediaKeys.has(a.mediaKey));
+
 function actionsFor(turn: ChatTurn) {
-  return turn.role === 'assistant' && turn.id === lastAssistantId() ? { regenerate: () => void regenerate() } : {};
+  return turn.role === 'assistant' && turn.id === lastAssistantId() ? { regenerate: () => void regenerate() } : { missing: mediaMissing };
 }
 
 function showTurn(turn: ChatTurn, state: TurnState): void {
@@ -153,17 +159,18 @@ function showModelInfo(name: string, info: ModelInfo): void {
     ['parameters', params],
     ['context', `${info.contextLength} tokens`],
     ['file', formatBytes(info.fileBytes)],
-    ['images', info.hasVision ? 'yes' : 'no (text only)'],
+    ['images', info.hasVision ? `yes (${[info.visionProjector && `${info.visionProjector} projector`, loaded?.mmproj].filter(Boolean).join(', ')})` : 'no (text only)'],
     ['chat template', info.chatTemplate ? 'yes' : 'none'],
   ];
+  if (info.hasVision) rows.splice(rows.findIndex(([k]) => k === 'images') + 1, 0, ['video', info.hasVideo ? 'yes' : 'no (images only)']);
   ui.modelInfo.replaceChildren(...rows.flatMap(([k, v]) => [el('dt', '', k), el('dd', '', v)]));
   ui.modeNote.textContent = info.chatTemplate
     ? `${name} · chat`
     : `${name} has no chat template: the conversation is one text the model continues`;
   ui.emptyTitle.textContent = `${name} is ready. Write below.`;
   ui.emptyHint.textContent = info.chatTemplate
-    ? `Enter sends, Shift+Enter starts a new line.${info.hasVision ? ' Attach images with the clip, by dropping them here or by pasting.' : ''}`
-    : 'This model continues the text it is given: start a story, e.g. “Once upon a time”, and it writes on.';
+    ? `Enter sends, Shift+Enter starts a new line.${info.hasVision ? ' Attach images or a clip with the paper clip, by dropping them here or by pasting.' : ''}`
+    : `This model continues the text it is given${info.hasVision ? ' (images attach by the paper clip, drop or paste)' : ''}: start a story, e.g. “Once upon a time”, and it writes on.`;
 }
 
 function updateLoadButton(): void {
@@ -196,7 +203,7 @@ function setModelState(state: 'none' | 'loading' | 'ready' | 'error'): void {
   updateComposer();
 }
 
-async function load(label: string, registryId: string | null, opts: { model: string | Blob; mmproj?: string | Blob; id: string; sha256?: string }): Promise<void> {
+async function load(label: string, registryId: string | null, opts: { model: string | Blob; mmproj?: string | Blob; id: string; sha256?: string }, mmprojName: string | null = null): Promise<void> {
   if (!engine) return;
   stopGenerating();
   loading?.abort();
@@ -214,8 +221,15 @@ async function load(label: string, registryId: string | null, opts: { model: str
   try {
     const info = await engine.loadModel({ ...opts, signal: ctrl.signal, onProgress: (p) => progress.update(p), contextOverflow: 'truncate' });
     if (loading !== ctrl) return;
-    loaded = { name: label, registryId, info };
+    loaded = { name: label, registryId, info, mmproj: info.hasVision ? mmprojName : null };
     showModelInfo(label, info);
+    // What the new model cannot read comes off the composer, in words.
+    const kept = pending.filter((a) => info.hasVision && (a.kind === 'image' || info.hasVideo));
+    if (kept.length < pending.length) {
+      showComposerError(info.hasVision ? `${label} reads images but not video: the clips were taken off.` : `${label} reads text only: the attachments were taken off.`, true);
+      pending = kept;
+      renderThumbs();
+    }
     const m = registryId ? findModel(registryId) : undefined;
     // The engine keeps what it downloaded from another host: mark it before the list is drawn again.
     if (m) avail.markCached(m);
@@ -253,14 +267,32 @@ function loadRegistryModel(m: RegistryModel): Promise<void> {
     model,
     mmproj: m.files.mmproj ? avail.fileUrl(m.files.mmproj) : undefined,
     ...(fromHub && m.files.model.sha256 ? { sha256: m.files.model.sha256 } : {}),
-  });
+  }, m.files.mmproj ? localName(m.files.mmproj) : null);
 }
 
 // ---------------------------------------------------------------- composer and attachments
 
-function showComposerError(msg: string | null): void {
+/** A line above the composer: a problem (red), or with `info` an explanation (why nothing attaches). */
+function showComposerError(msg: string | null, info = false): void {
   ui.composerError.hidden = !msg;
   ui.composerError.textContent = msg ?? '';
+  ui.composerError.classList.toggle('info', info);
+}
+
+/** Why nothing can be attached now (the loaded model reads text only), or null. */
+function attachBlockedReason(): string | null {
+  if (document.body.dataset.model === 'loading') return 'Wait for the model to load, then attach.';
+  if (!loaded) return 'Load a vision model first (Gemma 3 or SmolVLM with its projector, or a GGUF with its mmproj) to attach images or video.';
+  if (!loaded.info.hasVision) {
+    return `${loaded.name} reads text only: it has no vision encoder. Load a vision model (Gemma 3 or SmolVLM with its projector, or a GGUF with its mmproj file) to attach images or video.`;
+  }
+  return null;
+}
+
+/** Why this clip cannot be attached (a vision model without a video path), or null. */
+function videoBlockedReason(): string | null {
+  if (!loaded || loaded.info.hasVideo) return null;
+  return `${loaded.name} reads images but not video (its ${loaded.info.visionProjector ?? 'vision'} encoder has no path for clips); attach a still image instead.`;
 }
 
 function updateComposer(): void {
@@ -269,31 +301,48 @@ function updateComposer(): void {
   ui.stopBtn.hidden = !busy;
   ui.sendBtn.disabled = !loaded || document.body.dataset.model !== 'ready';
   ui.clearBtn.disabled = chat.turns.length === 0 && !busy;
+  // Not `disabled`: a click still has to say why.
+  const blocked = attachBlockedReason();
+  ui.attachBtn.classList.toggle('off', !!blocked);
+  ui.attachBtn.setAttribute('aria-disabled', String(!!blocked));
+  ui.attachBtn.title = blocked ?? `${attachWhat()} (or drop / paste them)`;
+}
+
+/** What the loaded vision model takes, in words for the attach button and the drop state. */
+function attachWhat(): string {
+  return loaded?.info.hasVideo ? 'Attach images or a video' : `Attach images (${loaded?.name ?? 'this model'} reads no video)`;
 }
 
 function renderThumbs(): void {
   ui.thumbs.replaceChildren(...pending.map((a, i) => {
-    const box = el('div', 'thumb');
-    const img = el('img');
-    img.src = a.thumbUrl;
-    img.alt = a.name;
-    img.title = a.name;
+    const box = mediaThumb(a, 'thumb');
     const rm = el('button', '', '×');
     rm.type = 'button';
     rm.title = `remove ${a.name}`;
+    rm.setAttribute('aria-label', `remove ${a.name}`);
     rm.addEventListener('click', () => {
       pending.splice(i, 1);
       renderThumbs();
     });
-    box.append(img, el('span', 'kind', a.kind), rm);
+    box.append(rm);
     return box;
   }));
 }
 
 async function addFiles(files: File[]): Promise<void> {
   showComposerError(null);
+  const blocked = attachBlockedReason();
+  if (blocked) {
+    showComposerError(blocked, true);
+    return;
+  }
   const problems: string[] = [];
   for (const f of files) {
+    const noVideo = f.type.startsWith('video/') ? videoBlockedReason() : null;
+    if (noVideo) {
+      problems.push(`${f.name || 'video'}: ${noVideo}`);
+      continue;
+    }
     try {
       pending.push(await readAttachment(f));
     } catch (e) {
@@ -306,27 +355,30 @@ async function addFiles(files: File[]): Promise<void> {
 
 // ---------------------------------------------------------------- generation
 
-function userContent(t: ChatTurn, blobs: Map<string, Blob>): string | ContentPart[] {
-  const atts = t.attachments ?? [];
+/** A user turn as the engine gets it: the images and clips the loaded model can read, then the text. An
+ *  earlier turn's media that this model cannot read (a text-only model after a vision one) is left out. */
+async function userContent(t: ChatTurn, info: ModelInfo | undefined): Promise<string | ContentPart[]> {
+  const atts = (t.attachments ?? []).filter((a) => info?.hasVision && (a.kind === 'image' || info.hasVideo));
   if (!atts.length) return t.text;
   const parts: ContentPart[] = [];
   for (const a of atts) {
-    if (a.kind === 'image' && a.dataUrl) parts.push({ type: 'image_url', image_url: { url: a.dataUrl } });
-    const blob = blobs.get(`${t.id}/${a.name}`);
-    if (a.kind === 'video' && blob) parts.push({ type: 'video_url', video_url: { url: blob } });
+    // Gone media (a clip after a reload) is left out; the turn says so on screen.
+    const blob = a.mediaKey ? await media.get(a.mediaKey) : a.dataUrl ? dataUrlBlob(a.dataUrl) : null;
+    if (!blob) continue;
+    if (a.kind === 'image') parts.push({ type: 'image_url', image_url: { url: blob } });
+    else parts.push({ type: 'video_url', video_url: { url: blob } });
   }
+  if (!parts.length) return t.text;
   parts.push({ type: 'text', text: t.text });
   return parts;
 }
 
-/** Videos are kept in memory for this session only (by turn and name). */
-const videoBlobs = new Map<string, Blob>();
-
-function requestMessages(upTo: number): ChatMessage[] {
+async function requestMessages(upTo: number): Promise<ChatMessage[]> {
+  const info = loaded?.info;
   const msgs: ChatMessage[] = [];
   if (chat.settings.systemPrompt.trim()) msgs.push({ role: 'system', content: chat.settings.systemPrompt.trim() });
   for (const t of chat.turns.slice(0, upTo)) {
-    if (t.role === 'user') msgs.push({ role: 'user', content: userContent(t, videoBlobs) });
+    if (t.role === 'user') msgs.push({ role: 'user', content: await userContent(t, info) });
     else if (!t.error && t.text) msgs.push({ role: 'assistant', content: t.text });
   }
   return msgs;
@@ -382,7 +434,7 @@ async function runReply(turn: ChatTurn): Promise<void> {
   let finish: FinishReason = 'stop';
   try {
     const stream = await engine.chat.completions.create({
-      messages: requestMessages(index),
+      messages: await requestMessages(index),
       stream: true,
       temperature: chat.settings.temperature,
       max_tokens: chat.settings.maxTokens,
@@ -435,13 +487,21 @@ async function send(): Promise<void> {
   }
   showComposerError(null);
   const user: ChatTurn = { id: newTurnId(), role: 'user', text };
-  if (pending.length) {
-    user.attachments = pending.map(({ kind, name, dataUrl, thumbUrl }) => ({ kind, name, dataUrl, thumbUrl }));
-    for (const a of pending) if (a.blob) videoBlobs.set(`${user.id}/${a.name}`, a.blob);
-  }
+  const sent = pending;
+  // The composer empties before the media is stored, so a second Enter meanwhile sends nothing.
   pending = [];
   renderThumbs();
   ui.prompt.value = '';
+  if (sent.length) {
+    user.attachments = [];
+    for (const [i, { blob, ...kept }] of sent.entries()) {
+      const mediaKey = `${user.id}/${i}`;
+      // Images outlive a reload (IndexedDB); clips stay for this session.
+      await media.put(mediaKey, blob, kept.kind === 'image');
+      mediaKeys.add(mediaKey);
+      user.attachments.push({ ...kept, mediaKey });
+    }
+  }
   const reply: ChatTurn = { id: newTurnId(), role: 'assistant', text: '' };
   chat.turns.push(user, reply);
   renderAll();
@@ -463,7 +523,8 @@ function stopGenerating(): void {
 async function clearConversation(): Promise<void> {
   stopGenerating();
   chat.turns = [];
-  videoBlobs.clear();
+  mediaKeys.clear();
+  void media.retain(new Set());
   renderAll();
   persist();
   updateComposer();
@@ -497,7 +558,7 @@ function wire(): void {
       return;
     }
     const mm = ui.localMmproj.files?.[0];
-    void load(f.name, null, { id: f.name, model: f, mmproj: mm });
+    void load(f.name, null, { id: f.name, model: f, mmproj: mm }, mm?.name ?? null);
   });
   ui.cancelLoadBtn.addEventListener('click', () => loading?.abort());
 
@@ -524,28 +585,45 @@ function wire(): void {
   });
   ui.clearBtn.addEventListener('click', () => void clearConversation());
 
-  ui.attachBtn.addEventListener('click', () => ui.attachInput.click());
+  ui.attachBtn.addEventListener('click', () => {
+    const blocked = attachBlockedReason();
+    if (blocked) showComposerError(blocked, true);
+    else ui.attachInput.click();
+  });
   ui.attachInput.addEventListener('change', () => {
     void addFiles([...(ui.attachInput.files ?? [])]);
     ui.attachInput.value = '';
   });
+  // Files dropped anywhere on the page attach (the browser would otherwise open them in place of it).
   let dragDepth = 0;
-  ui.conversation.addEventListener('dragenter', (e) => {
-    if (!e.dataTransfer?.types.includes('Files')) return;
-    dragDepth++;
-    ui.dropHint.hidden = false;
-  });
-  ui.conversation.addEventListener('dragleave', () => {
-    if (--dragDepth <= 0) {
-      dragDepth = 0;
-      ui.dropHint.hidden = true;
-    }
-  });
-  ui.conversation.addEventListener('dragover', (e) => e.preventDefault());
-  ui.conversation.addEventListener('drop', (e) => {
-    e.preventDefault();
+  const hasFiles = (e: DragEvent) => !!e.dataTransfer?.types.includes('Files');
+  const hideHint = () => {
     dragDepth = 0;
     ui.dropHint.hidden = true;
+    document.body.classList.remove('dragging');
+  };
+  document.addEventListener('dragenter', (e) => {
+    if (!hasFiles(e)) return;
+    if (dragDepth++ === 0) {
+      const blocked = attachBlockedReason();
+      ui.dropHint.textContent = blocked ?? `Drop to ${attachWhat().replace(/^A/, 'a')}`;
+      ui.dropHint.classList.toggle('refuse', !!blocked);
+      ui.dropHint.hidden = false;
+      document.body.classList.add('dragging');
+    }
+  });
+  document.addEventListener('dragleave', (e) => {
+    if (hasFiles(e) && --dragDepth <= 0) hideHint();
+  });
+  document.addEventListener('dragover', (e) => {
+    if (!hasFiles(e)) return;
+    e.preventDefault();
+    if (e.dataTransfer) e.dataTransfer.dropEffect = attachBlockedReason() ? 'none' : 'copy';
+  });
+  document.addEventListener('drop', (e) => {
+    if (!hasFiles(e)) return;
+    e.preventDefault();
+    hideHint();
     const files = mediaFiles(e.dataTransfer);
     if (files.length) void addFiles(files);
     else showComposerError('Only images and videos can be attached.');
@@ -559,9 +637,31 @@ function wire(): void {
   });
 }
 
+/** Conversations saved before the media store kept their images inline: move those into it. */
+async function adoptInlineImages(): Promise<void> {
+  let moved = false;
+  for (const t of chat.turns) {
+    for (const [i, a] of (t.attachments ?? []).entries()) {
+      if (!a.dataUrl) continue;
+      const blob = dataUrlBlob(a.dataUrl);
+      if (!blob) continue;
+      a.mediaKey = `${t.id}/${i}`;
+      await media.put(a.mediaKey, blob, true);
+      delete a.dataUrl;
+      moved = true;
+    }
+  }
+  if (moved) persist();
+}
+
 async function main(): Promise<void> {
   wire();
   picker.render();
+  await adoptInlineImages();
+  mediaKeys = await media.keys();
+  // What no saved turn refers to any more (a cleared conversation in another tab) goes.
+  const referenced = new Set(chat.turns.flatMap((t) => (t.attachments ?? []).flatMap((a) => (a.mediaKey ? [a.mediaKey] : []))));
+  void media.retain(referenced);
   renderAll();
   setModelState('none');
   const problem = await checkWebGpu();
