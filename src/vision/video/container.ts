@@ -10,6 +10,9 @@ export type VideoSource = Blob | ArrayBuffer | Uint8Array | string;
 
 /** Read a URL (http(s), blob:, data:) into a Blob, refusing it once it passes maxBytes. */
 async function fetchLimited(url: string, maxBytes: number, signal?: AbortSignal): Promise<Blob> {
+  if (!/^(data|blob|https?):/i.test(url)) {
+    throw new VideoDecodeError('unavailable', `a video URL must be data:, blob: or http(s), got '${url.slice(0, 60)}'`, { url: url.slice(0, 60) });
+  }
   let res: Response;
   try {
     res = await fetch(url, { signal });

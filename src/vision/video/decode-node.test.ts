@@ -63,6 +63,8 @@ describe('decodeVideoFramesNode', () => {
     expect(await problem(decode(good, { maxDurationMs: 3000 }))).toBe('too large');
     expect(await problem(decode(good, { maxPixels: 64 * 47 }))).toBe('too large');
     expect(await problem(decode(good, { maxBytes: good.length - 1 }))).toBe('too large');
+    const fileUrl = (async () => { for await (const _ of decodeVideoFramesNode('file:///etc/passwd')); })();
+    expect(await problem(fileUrl)).toBe('unavailable');
     // Frame data overwritten after the headers: libvpx refuses the damaged frames or decodes noise, but
     // the result is a typed error or frames, never a crash.
     const damaged = new Uint8Array(good); // a copy (Buffer.slice would be a view of good)
