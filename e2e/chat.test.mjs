@@ -462,6 +462,28 @@ describe('chat page', { timeout: 1_800_000 }, () => {
       const size = readFileSync(expected.image).length;
       assert.deepEqual(stored, [['image/png', size]], 'the image is kept as the file was');
       await screenshot(page, 'chat-vision-reload');
+
+      // A clip is kept for its session only: after a reload its turn says the model no longer sees it. A
+      // conversation saved before the media store (the image inline as a data: URL) moves into IndexedDB.
+      const legacy = `data:image/png;base64,${readFileSync(expected.image).toString('base64')}`;
+      await page.evaluate(({ legacy, thumb }) => {
+        const chat = JSON.parse(localStorage.getItem('edgewise.chat.v1'));
+        chat.turns.push(
+          { id: 'clip', role: 'user', text: 'and this clip?', attachments: [{ kind: 'video', name: 'clip.webm', thumbUrl: thumb, mediaKey: 'clip/0', durationS: 1.2 }] },
+          { id: 'old', role: 'user', text: 'an old one', attachments: [{ kind: 'image', name: 'old.png', dataUrl: legacy, thumbUrl: thumb }] },
+        );
+        localStorage.setItem('edgewise.chat.v1', JSON.stringify(chat));
+      }, { legacy, thumb: turns[0].attachments[0].thumbUrl });
+      await page.reload();
+      await waitModel('ready');
+      const clipTurn = page.locator('#messages article.msg.user').nth(1);
+      assert.equal(await clipTurn.locator('.att.missing').count(), 1);
+      assert.match(await clipTurn.locator('.note').textContent(), /this clip is kept for one session only: the model no longer sees it/);
+      assert.match(await clipTurn.locator('.kind').textContent(), /▶ 0:01/);
+      const oldTurn = (await savedTurns()).find((t) => t.id === 'old');
+      assert.deepEqual([oldTurn.attachments[0].mediaKey, 'dataUrl' in oldTurn.attachments[0]], ['old/0', false]);
+      assert.equal(await page.locator('#messages article.msg.user').nth(2).locator('.missing').count(), 0);
+      await screenshot(page, 'chat-clip-gone');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
