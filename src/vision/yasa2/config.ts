@@ -67,3 +67,19 @@ export function yasa2Macs(cfg: Yasa2Config): { stem: number; down: number; dw: n
   const projector = tokens * (cfg.widths[cfg.widths.length - 1] * cfg.projHidden + cfg.projHidden * cfg.projOut);
   return { stem, down, dw, pw, projector, total: stem + down + dw + pw + projector };
 }
+
+/**
+ * Elements of the encoder's per-tile workspaces (all F32): x the running map and t the block input
+ * (each the largest [side², C] of any stage, or the 4·C_prev-wide map a downsampling conv reads), u the
+ * 4C-wide hidden of the largest stage, the projector's hidden rows and the pooled map.
+ */
+export function yasa2Workspace(cfg: Yasa2Config): { x: number; t: number; u: number; proj: number; pooled: number } {
+  let maxXC = 0, maxU = 0;
+  cfg.depths.forEach((_, s) => {
+    const side = yasa2GridSide(cfg, s);
+    maxXC = Math.max(maxXC, side * side * cfg.widths[s], s > 0 ? side * side * 4 * cfg.widths[s - 1] : 0);
+    maxU = Math.max(maxU, side * side * 4 * cfg.widths[s]);
+  });
+  const tokens = cfg.pooledSide * cfg.pooledSide;
+  return { x: maxXC, t: maxXC, u: maxU, proj: tokens * cfg.projHidden, pooled: tokens * cfg.widths[cfg.widths.length - 1] };
+}

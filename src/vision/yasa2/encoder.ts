@@ -22,7 +22,7 @@ import { expectDtype, expectShape } from '../../kernels/common.ts';
 import { grn } from '../../kernels/grn.ts';
 import { matmul } from '../../kernels/matmul.ts';
 import { layernorm } from '../../kernels/norm.ts';
-import { yasa2GridSide } from './config.ts';
+import { yasa2GridSide, yasa2Workspace } from './config.ts';
 import type { Yasa2Block, Yasa2Weights } from './weights.ts';
 
 export interface Yasa2EncodeOptions {
@@ -46,15 +46,10 @@ export function encodeYasa2Tile(gpu: Gpu, rec: Recorder, w: Yasa2Weights, pixels
 
   // Workspaces sized for the largest stage: x (running map), t (block input after dwconv / the
   // downsampling LN), u (the 4C-wide hidden). Released once everything using them is submitted.
-  let maxXC = 0, maxU = 0;
-  cfg.depths.forEach((_, s) => {
-    const side = yasa2GridSide(cfg, s);
-    maxXC = Math.max(maxXC, side * side * cfg.widths[s], s > 0 ? side * side * 4 * cfg.widths[s - 1] : 0);
-    maxU = Math.max(maxU, side * side * 4 * cfg.widths[s]);
-  });
-  const xBuf = gpu.tensor([maxXC], 'F32', 'yasa2-x');
-  const tBuf = gpu.tensor([maxXC], 'F32', 'yasa2-t');
-  const uBuf = gpu.tensor([maxU], 'F32', 'yasa2-u');
+  const ws = yasa2Workspace(cfg);
+  const xBuf = gpu.tensor([ws.x], 'F32', 'yasa2-x');
+  const tBuf = gpu.tensor([ws.t], 'F32', 'yasa2-t');
+  const uBuf = gpu.tensor([ws.u], 'F32', 'yasa2-u');
   const last = cfg.widths[cfg.widths.length - 1];
   const hid = gpu.tensor([tokens, cfg.projHidden], 'F32', 'yasa2-proj');
   const pooled = gpu.tensor([cfg.pooledSide, cfg.pooledSide, last], 'F32', 'yasa2-pooled');
