@@ -11,6 +11,7 @@ import type { VisionFamily } from './family.ts';
 import { Gemma3Family } from './gemma3-family.ts';
 import { Idefics3Family } from './idefics3-family.ts';
 import { LlavaFamily } from './llava-family.ts';
+import { loadYasa2Family } from './yasa2/family.ts';
 
 /** What a family needs to know about the text model it feeds. */
 export interface TextSide {
@@ -28,6 +29,7 @@ export const FAMILIES: Record<string, VisionFamilyLoader> = {
   gemma3: (gpu, gguf, text, onProgress) => Gemma3Family.load(gpu, gguf, text, onProgress),
   mlp: (gpu, gguf, text, onProgress) => LlavaFamily.load(gpu, gguf, text, onProgress),
   idefics3: (gpu, gguf, text, onProgress) => Idefics3Family.load(gpu, gguf, text, onProgress),
+  yasa2: (gpu, gguf, text) => loadYasa2Family(gpu, gguf, text.tokenizer, { textWidth: text.width }),
 };
 
 /** An UnsupportedProjectorError whose message lists the families this registry can load. */

@@ -11,6 +11,7 @@ import type { RgbImage } from '../image.ts';
 import { REKA_EDGE_TOKENS } from '../../models/reka-edge.ts';
 import { MultimodalPromptError } from '../../runtime/multimodal.ts';
 import { ProjectorWidthError } from '../clip.ts';
+import { loadVisionFamily } from '../families.ts';
 import type { TextTokenizer } from '../../tokenizer/tokenizer.ts';
 import { yasa2Fixture } from '../../testing/yasa2-fixture.ts';
 import { compareArrays, expectClose } from '../../testing/compare.ts';
@@ -141,6 +142,8 @@ describe('yasa2 VisionFamily (Reka Edge vision half)', () => {
     expect(family.imagePositions(129, 128)).toBe(3 * 64 + 2); // 2 cuts + whole
     expect(family.imagePositions(256, 256)).toBe(5 * 64 + 2); // 2 x 2 + whole
     expect(family.imagePositions(4000, 3000)).toBe(5 * 64 + 2); // capped at 4 cuts
+    expect(family.videoPositions([{ width: 100, height: 80 }, { width: 100, height: 80 }, { width: 100, height: 80 }])).toBe(3 * 64 + 2);
+    expect(family.maxRows).toBe(64);
     const w2 = uploadYasa2Weights(gpu, TINY, fx.get);
     expect(() => createYasa2Family(gpu, w2, REKA_EDGE_PREPROCESS)).toThrow(/512-pixel tiles, the encoder takes 128/);
     w2.destroy();
@@ -150,7 +153,7 @@ describe('yasa2 VisionFamily (Reka Edge vision half)', () => {
     await expect(loadYasa2Family(gpu, gguf, undefined, { textWidth: 4096 })).rejects.toThrow(/width 20 but the text model's width is 4096/);
   });
 
-  it('looks the media tokens up in the vocabulary, and refuses one without them', () => {
+  it('looks the media tokens up in the vocabulary, and refuses one without them', async () => {
     const vocab = new Map([['<image>', 100279], ['</image>', 100280], ['<video>', 100284], ['</video>', 100285]]);
     const byId = new Map([...vocab].map(([t, id]) => [id, t]));
     const tok = {
@@ -158,6 +161,14 @@ describe('yasa2 VisionFamily (Reka Edge vision half)', () => {
       tokenText: (id: number) => byId.get(id) ?? String.fromCharCode(id),
     } as unknown as TextTokenizer;
     expect(yasa2MediaTokens(tok)).toEqual(REKA_EDGE_MEDIA_TOKENS);
+    // The engine's registry dispatches clip.projector_type 'yasa2' here, with the text side's vocabulary and width.
+    const gpu = await testGpu();
+    const gguf = await openGguf(bytesSource(yasa2Fixture(TINY, 11).gguf(), 'yasa2-tiny.gguf'));
+    const viaRegistry = await loadVisionFamily(gpu, gguf, { tokenizer: tok, width: TINY.projOut });
+    expect(viaRegistry.projector).toBe('yasa2');
+    expect(viaRegistry.imagePositions(300, 140)).toBe(4 * 64 + 2);
+    viaRegistry.destroy();
+    await expect(loadVisionFamily(gpu, gguf, { tokenizer: tok, width: 64 })).rejects.toThrow(ProjectorWidthError);
     vocab.delete('</video>');
     expect(() => yasa2MediaTokens(tok)).toThrow(MultimodalPromptError);
     expect(() => yasa2MediaTokens(tok)).toThrow(/no '<\/video>' token/);

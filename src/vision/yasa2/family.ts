@@ -72,8 +72,14 @@ export interface Yasa2FamilyOptions {
   textWidth?: number;
 }
 
+/** The family, with the count the engine's video planner asks families with their own clip format for. */
+export type Yasa2Family = VisionFamily & {
+  /** Positions a clip of these frame sizes takes: <video>, 64 rows per frame, </video>. */
+  videoPositions(sizes: readonly { width: number; height: number }[]): number;
+};
+
 /** A VisionFamily over uploaded yasa2 weights. Takes ownership of `weights` (destroy() frees them). */
-export function createYasa2Family(gpu: Gpu, weights: Yasa2Weights, pre: Yasa2PreprocessConfig, tokens: Yasa2MediaTokens = REKA_EDGE_MEDIA_TOKENS): VisionFamily {
+export function createYasa2Family(gpu: Gpu, weights: Yasa2Weights, pre: Yasa2PreprocessConfig, tokens: Yasa2MediaTokens = REKA_EDGE_MEDIA_TOKENS): Yasa2Family {
   const cfg = weights.config;
   if (pre.imageSize !== cfg.imageSize) throw new RangeError(`yasa2 family: preprocessing makes ${pre.imageSize}-pixel tiles, the encoder takes ${cfg.imageSize}`);
   if (!(Number.isInteger(pre.maxTiles) && pre.maxTiles >= 1)) throw new RangeError(`yasa2 family: maxTiles must be a positive integer, got ${pre.maxTiles}`);
@@ -105,9 +111,15 @@ export function createYasa2Family(gpu: Gpu, weights: Yasa2Weights, pre: Yasa2Pre
     projector: YASA2_PROJECTOR_TYPE,
     outputWidth: cfg.projOut,
     defaultVideoFrames: YASA2_DEFAULT_VIDEO_FRAMES,
+    // Every embeddings chunk is one tile's 64 rows (and causal, so chunks need no common batch).
+    maxRows: rows,
 
     imagePositions(width: number, height: number): number {
       return yasa2TilePlan(width, height, pre).tiles * rows + 2;
+    },
+
+    videoPositions(sizes: readonly { width: number; height: number }[]): number {
+      return sizes.length * rows + 2;
     },
 
     async image(img: RgbImage): Promise<MediaChunk[]> {
@@ -161,7 +173,7 @@ function meanStd(gguf: Gguf, key: string, fallback: readonly [number, number, nu
  * Reads a yasa2 mmproj: the encoder's weights on the GPU, the preprocessing from its metadata, the
  * media tokens from the text model's vocabulary when a tokenizer is given.
  */
-export async function loadYasa2Family(gpu: Gpu, gguf: Gguf, tokenizer?: TextTokenizer, opts: Yasa2FamilyOptions = {}): Promise<VisionFamily> {
+export async function loadYasa2Family(gpu: Gpu, gguf: Gguf, tokenizer?: TextTokenizer, opts: Yasa2FamilyOptions = {}): Promise<Yasa2Family> {
   const tokens = opts.tokens ?? (tokenizer ? yasa2MediaTokens(tokenizer) : REKA_EDGE_MEDIA_TOKENS);
   const weights = await loadYasa2Weights(gpu, gguf);
   if (opts.textWidth !== undefined && weights.config.projOut !== opts.textWidth) {
