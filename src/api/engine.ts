@@ -13,6 +13,8 @@
 // each becomes a media segment of the prompt that the Generator encodes inside the queue, only when its
 // positions are not already in the KV cache (keyed by the pixels' hash). Everything else (sampling, stop
 // strings, streaming, usage, abort, overflow, the queue) is the text path's.
+// Video parts: src/vision/video/media-video.ts's planVideo decodes the clip once when create() is called
+// (positions and a frames' hash), and the segment's produce() decodes again and encodes in the queue.
 
 import { EdgewiseError } from '../errors.ts';
 import { Gpu } from '../gpu/gpu.ts';
@@ -21,6 +23,7 @@ import { Generator, type GenerateResult, type MediaSegment, type Prompt, type St
 import type { VisionFamily } from '../vision/family.ts';
 import { loadVisionFamily } from '../vision/families.ts';
 import { resolveImages, type ResolvedImage } from './media.ts';
+import { planVideo, type PlannedVideo } from '../vision/video/media-video.ts';
 import { loadTokenizer, type TextTokenizer } from '../tokenizer/tokenizer.ts';
 import { Channel } from './channel.ts';
 import { ToolCallStream, parseToolCalls, type ParsedToolCall, type ToolCallDelta } from '../runtime/tool-calls.ts';
@@ -430,17 +433,54 @@ export class InThreadEngine implements Engine {
     const hasImages = family !== null && req.messages.some((msg) => Array.isArray(msg.content) && msg.content.some((p) => p.type !== 'text'));
     if (!hasImages) return fitChat(m.tok, req.messages, req.tools, m.info.contextLength, maxTokens, m.overflow).tokens;
     let images: Map<ContentPart, ResolvedImage>;
+    let videos: Map<ContentPart, { where: string; plan: PlannedVideo }>;
     try {
       images = await resolveImages(req.messages, family, req.signal);
+      videos = await this.planVideos(m, family, req);
     } catch (e) {
       if (req.signal?.aborted && !(e instanceof ApiError)) throw abortedError('the request');
       throw e;
     }
     const segment = (part: ContentPart): MediaSegment => {
+      const v = videos.get(part);
+      if (v) return { kind: 'media', key: v.plan.key, positions: v.plan.positions, produce: () => this.encodeVideo(m, v.where, v.plan) };
       const r = images.get(part) as ResolvedImage;
       return { kind: 'media', key: r.key, positions: r.positions, produce: () => this.encodeImage(m, family, r) };
     };
     return { segments: fitChatSegments(m.tok, req.messages, req.tools, segment, m.info.contextLength, maxTokens, m.overflow).segments };
+  }
+
+  /** Video parts (src/vision/video/): decoded once to size them before queuing; encoded in the queue. */
+  private async planVideos(m: Loaded, family: VisionFamily, req: ChatCompletionRequest): Promise<Map<ContentPart, { where: string; plan: PlannedVideo }>> {
+    const out = new Map<ContentPart, { where: string; plan: PlannedVideo }>();
+    const countText = (t: string) => m.tok.encode(t, { addSpecial: false, parseSpecial: true }).length;
+    for (const [i, msg] of req.messages.entries()) {
+      if (!Array.isArray(msg.content)) continue;
+      for (const [j, part] of (msg.content as ContentPart[]).entries()) {
+        if (part.type !== 'video_url') continue;
+        const where = `messages[${i}].content[${j}]`;
+        const { url, fps, max_frames: maxFrames } = part.video_url;
+        try {
+          out.set(part, { where, plan: await planVideo(family, url, countText, { fps, maxFrames, maxPositions: m.info.contextLength, signal: req.signal }) });
+        } catch (e) {
+          if (e instanceof EdgewiseError && !DEVICE_ERRORS.has(e.name)) throw invalidRequest(`${where}: ${e.message}`, where, 'invalid_video', { ...e.details });
+          throw e;
+        }
+      }
+    }
+    return out;
+  }
+
+  /** One clip through the family (inside the queue), its text chunks tokenized. */
+  private async encodeVideo(m: Loaded, where: string, plan: PlannedVideo) {
+    let chunks;
+    try {
+      chunks = await plan.produce();
+    } catch (e) {
+      if (e instanceof EdgewiseError && !DEVICE_ERRORS.has(e.name)) throw invalidRequest(`${where}: ${e.message}`, where, 'invalid_video', { ...e.details });
+      throw e;
+    }
+    return chunks.map((c) => (c.kind === 'text' ? { kind: 'tokens' as const, ids: m.tok.encode(c.text, { addSpecial: false, parseSpecial: true }) } : c));
   }
 
   /** One image through the family (inside the queue), its text chunks tokenized. */

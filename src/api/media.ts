@@ -93,7 +93,7 @@ export function pixelKey(img: RgbImage): string {
 
 /**
  * Every image part of `messages`, fetched, decoded and sized, in message order; a Map from the part
- * object to its image. Video parts are refused here (no family wires them into the engine yet).
+ * object to its image. Video parts are left to the engine (src/vision/video/media-video.ts, planVideo).
  */
 export async function resolveImages(messages: readonly ChatMessage[], family: VisionFamily, signal?: AbortSignal): Promise<Map<ContentPart, ResolvedImage>> {
   const out = new Map<ContentPart, ResolvedImage>();
@@ -103,9 +103,6 @@ export async function resolveImages(messages: readonly ChatMessage[], family: Vi
     for (let j = 0; j < c.length; j++) {
       const part = c[j] as ContentPart;
       const where = `messages[${i}].content[${j}]`;
-      if (part.type === 'video_url') {
-        throw invalidRequest(`${where} is a video_url part; this engine does not take video yet`, where, 'video_unsupported', { projector: family.projector });
-      }
       if (part.type !== 'image_url') continue;
       const bytes = await imageBytes(part.image_url.url, where, signal);
       let image: RgbImage;

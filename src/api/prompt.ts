@@ -37,12 +37,12 @@ export interface FittedPrompt {
   dropped: number;
 }
 
-/** The text of a message; image parts become `marker` (nothing when absent). */
+/** The text of a message; image and video parts become `marker` (nothing when absent). */
 export function messageText(m: ChatMessage, marker = ''): string {
   const c = m.content as string | ContentPart[] | null;
   if (c === null) return '';
   if (typeof c === 'string') return c;
-  return c.map((p) => (p.type === 'text' ? p.text : p.type === 'image_url' ? marker : '')).join('');
+  return c.map((p) => (p.type === 'text' ? p.text : p.type === 'image_url' || p.type === 'video_url' ? marker : '')).join('');
 }
 
 function templateMessage(m: ChatMessage, marker: string): TemplateMessage {
@@ -92,7 +92,7 @@ const MEDIA_MARK = `<__edgewise_media_${Math.random().toString(36).slice(2, 10)}
 export function chatSegments(tok: TextTokenizer, messages: readonly ChatMessage[], tools: readonly ToolDefinition[] | undefined,
   media: (part: ContentPart) => MediaSegment): PromptSegment[] {
   const parts: ContentPart[] = [];
-  for (const m of messages) if (Array.isArray(m.content)) for (const p of m.content as ContentPart[]) if (p.type === 'image_url') parts.push(p);
+  for (const m of messages) if (Array.isArray(m.content)) for (const p of m.content as ContentPart[]) if (p.type === 'image_url' || p.type === 'video_url') parts.push(p);
   const { text, parseSpecial } = chatText(tok, messages, tools, MEDIA_MARK);
   const pieces = text.split(MEDIA_MARK);
   if (pieces.length - 1 !== parts.length) {
