@@ -353,7 +353,7 @@ describe('chat page', { timeout: 1_800_000 }, () => {
     await screenshot(page, 'chat-attach-text-only');
   });
 
-  test('a vision model from disk (GGUF + mmproj): images attach by button, drop and paste, a clip is refused in words; the image is answered as the Node engine answers it; a reload keeps it', async () => {
+  test('a vision model from disk (GGUF + mmproj): images attach by button, drop and paste, a clip is refused in words; the image is answered as the Node engine answers it; a reload keeps it; a damaged image the engine refuses is named and left out', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'chat-vision-'));
     const question = 'What is in this picture?';
     try {
@@ -464,8 +464,10 @@ describe('chat page', { timeout: 1_800_000 }, () => {
       await screenshot(page, 'chat-vision-reload');
 
       // A clip is kept for its session only: after a reload its turn says the model no longer sees it. A
-      // conversation saved before the media store (the image inline as a data: URL) moves into IndexedDB.
-      const legacy = `data:image/png;base64,${readFileSync(expected.image).toString('base64')}`;
+      // conversation saved before the media store (the image inline as a data: URL) moves into IndexedDB;
+      // this one is damaged (a PNG's header, then noise), for the engine to refuse below.
+      const png = readFileSync(expected.image);
+      const legacy = `data:image/png;base64,${Buffer.concat([png.subarray(0, 33), Buffer.alloc(200, 0x5a)]).toString('base64')}`;
       await page.evaluate(({ legacy, thumb }) => {
         const chat = JSON.parse(localStorage.getItem('edgewise.chat.v1'));
         chat.turns.push(
@@ -484,6 +486,32 @@ describe('chat page', { timeout: 1_800_000 }, () => {
       assert.deepEqual([oldTurn.attachments[0].mediaKey, 'dataUrl' in oldTurn.attachments[0]], ['old/0', false]);
       assert.equal(await page.locator('#messages article.msg.user').nth(2).locator('.missing').count(), 0);
       await screenshot(page, 'chat-clip-gone');
+
+      // The vision model again: the damaged image is refused by the engine, in words, and left out after
+      // that, so the conversation goes on.
+      await page.evaluate(() => { document.getElementById('local-files').open = true; });
+      await page.setInputFiles('#local-model', expected.model);
+      await page.setInputFiles('#local-mmproj', expected.mmproj);
+      await page.click('#load-local-btn');
+      await waitModel('ready');
+      await page.fill('#prompt', 'and now?');
+      await page.press('#prompt', 'Enter');
+      assert.equal((await followReply()).state, 'error');
+      const refusal = await lastReply().locator('.turn-error').textContent();
+      assert.match(refusal, /An image could not be read/);
+      assert.match(refusal, /messages\[\d+\]\.content\[0\]: .*it is not sent again/);
+      const oldView = page.locator('#messages article.msg.user').nth(2);
+      assert.equal(await oldView.locator('.att.refused').count(), 1);
+      assert.match(await oldView.locator('.note.refused').textContent(), /^old\.png was not read \(.+\); it is not sent again$/);
+      assert.ok((await savedTurns()).find((t) => t.id === 'old').attachments[0].refused, 'the refusal is saved');
+      await screenshot(page, 'chat-image-refused');
+      await lastReply().locator('button.regenerate').click();
+      const retry = await followReply();
+      assert.equal(retry.state, 'done', await lastReply().textContent());
+      assert.ok((await savedTurns()).at(-1).text.length > 0, 'the conversation goes on without the damaged image');
+      // Leave the file pickers as the next test expects them: no projector chosen.
+      await page.setInputFiles('#local-mmproj', []);
+      await page.evaluate(() => { document.getElementById('local-files').open = false; });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -493,6 +521,7 @@ describe('chat page', { timeout: 1_800_000 }, () => {
     const dir = mkdtempSync(join(tmpdir(), 'chat-e2e-'));
     try {
       await clearChat();
+      await setSettings(0, 40);
       await page.click('#local-files summary');
       await page.setInputFiles('#local-model', MODEL_FILE);
       await page.click('#load-local-btn');

@@ -18,6 +18,8 @@ export interface StoredAttachment {
   height?: number;
   /** Length of a clip in seconds, when the browser could tell. */
   durationS?: number;
+  /** Why the engine could not read it; a refused attachment is not sent again. */
+  refused?: string;
   /** Conversations saved before the media store kept the image itself here (read, never written). */
   dataUrl?: string | null;
 }

@@ -42,7 +42,10 @@ function attachmentStrip(atts: readonly StoredAttachment[], missing: (a: StoredA
   const box = el('div', 'attachments');
   for (const a of atts) {
     const item = mediaThumb(a, 'att');
-    if (missing(a)) {
+    if (a.refused) {
+      item.classList.add('missing', 'refused');
+      item.title = `the model could not read this: ${a.refused}`;
+    } else if (missing(a)) {
       item.classList.add('missing');
       item.title = a.kind === 'video' ? 'clips are kept for one session only: the model no longer sees this one' : 'this image was not kept: the model no longer sees it';
     }
@@ -71,6 +74,9 @@ export function renderTurn(turn: ChatTurn, state: TurnState, actions: TurnAction
         ? `${missing.length === 1 ? 'this clip is' : 'these clips are'} kept for one session only: the model no longer sees ${missing.length === 1 ? 'it' : 'them'}`
         : `${missing.length} attachment${missing.length === 1 ? ' was' : 's were'} not kept after the reload: the model no longer sees ${missing.length === 1 ? 'it' : 'them'}`));
     }
+  }
+  for (const a of turn.attachments ?? []) {
+    if (a.refused) art.append(el('div', 'note refused', `${a.name} was not read (${a.refused}); it is not sent again`));
   }
   if (turn.attachmentsDropped) art.append(el('div', 'note', 'attachments were too large to keep after a reload'));
   art.append(el('div', 'body'));

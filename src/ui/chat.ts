@@ -79,7 +79,7 @@ function lastAssistantId(): string | null {
   return null;
 }
 
-const mediaMissing = (a: StoredAttachment) => !a.dataUrl && !(a.mediaKey && mediaKeys.has(a.mediaKey));
+const mediaMissing = (a: StoredAttachment) => !a.refused && !a.dataUrl && !(a.mediaKey && mediaKeys.has(a.mediaKey));
 
 function actionsFor(turn: ChatTurn) {
   return turn.role === 'assistant' && turn.id === lastAssistantId() ? { regenerate: () => void regenerate() } : { missing: mediaMissing };
@@ -355,33 +355,32 @@ async function addFiles(files: File[]): Promise<void> {
 
 // ---------------------------------------------------------------- generation
 
-/** A user turn as the engine gets it: the images and clips the loaded model can read, then the text. An
- *  earlier turn's media that this model cannot read (a text-only model after a vision one) is left out. */
-async function userContent(t: ChatTurn, info: ModelInfo | undefined): Promise<string | ContentPart[]> {
-  const atts = (t.attachments ?? []).filter((a) => info?.hasVision && (a.kind === 'image' || info.hasVideo));
-  if (!atts.length) return t.text;
-  const parts: ContentPart[] = [];
-  for (const a of atts) {
-    // Gone media (a clip after a reload) is left out; the turn says so on screen.
-    const blob = a.mediaKey ? await media.get(a.mediaKey) : a.dataUrl ? dataUrlBlob(a.dataUrl) : null;
-    if (!blob) continue;
-    if (a.kind === 'image') parts.push({ type: 'image_url', image_url: { url: blob } });
-    else parts.push({ type: 'video_url', video_url: { url: blob } });
-  }
-  if (!parts.length) return t.text;
-  parts.push({ type: 'text', text: t.text });
-  return parts;
-}
-
-async function requestMessages(upTo: number): Promise<ChatMessage[]> {
+/** The request's messages, and which attachment each media part came from (`messages[i].content[j]`), so
+ *  an image the engine could not read can be named and left out of later requests. */
+async function requestMessages(upTo: number): Promise<{ msgs: ChatMessage[]; parts: Map<string, StoredAttachment> }> {
   const info = loaded?.info;
   const msgs: ChatMessage[] = [];
+  const parts = new Map<string, StoredAttachment>();
   if (chat.settings.systemPrompt.trim()) msgs.push({ role: 'system', content: chat.settings.systemPrompt.trim() });
   for (const t of chat.turns.slice(0, upTo)) {
-    if (t.role === 'user') msgs.push({ role: 'user', content: await userContent(t, info) });
-    else if (!t.error && t.text) msgs.push({ role: 'assistant', content: t.text });
+    if (t.role === 'assistant') {
+      if (!t.error && t.text) msgs.push({ role: 'assistant', content: t.text });
+      continue;
+    }
+    // The images and clips the loaded model can read, then the text. Media an earlier model took that this
+    // one cannot (a text-only model after a vision one), gone media (a clip after a reload) and media the
+    // engine refused are left out.
+    const content: ContentPart[] = [];
+    for (const a of t.attachments ?? []) {
+      if (a.refused || !info?.hasVision || (a.kind === 'video' && !info.hasVideo)) continue;
+      const blob = a.mediaKey ? await media.get(a.mediaKey) : a.dataUrl ? dataUrlBlob(a.dataUrl) : null;
+      if (!blob) continue;
+      parts.set(`messages[${msgs.length}].content[${content.length}]`, a);
+      content.push(a.kind === 'image' ? { type: 'image_url', image_url: { url: blob } } : { type: 'video_url', video_url: { url: blob } });
+    }
+    msgs.push({ role: 'user', content: content.length ? [...content, { type: 'text', text: t.text }] : t.text });
   }
-  return msgs;
+  return { msgs, parts };
 }
 
 function statsFrom(u: Usage | undefined, finish: FinishReason, counted: number, t0: number, tFirst: number | null, tEnd: number): ReplyStats {
@@ -432,9 +431,10 @@ async function runReply(turn: ChatTurn): Promise<void> {
   let chunks = 0;
   let usage: Usage | undefined;
   let finish: FinishReason = 'stop';
+  const { msgs, parts } = await requestMessages(index);
   try {
     const stream = await engine.chat.completions.create({
-      messages: await requestMessages(index),
+      messages: msgs,
       stream: true,
       temperature: chat.settings.temperature,
       max_tokens: chat.settings.maxTokens,
@@ -457,6 +457,7 @@ async function runReply(turn: ChatTurn): Promise<void> {
     const err = e as { name?: string; message?: string; code?: string };
     if (ctrl.signal.aborted) finish = 'abort';
     else turn.error = { name: err.name ?? 'Error', message: err.message ?? String(e), ...(typeof err.code === 'string' ? { code: err.code } : {}) };
+    if (turn.error?.code === 'invalid_image') refuseImage(turn.error.message, parts);
   } finally {
     if (frame) cancelAnimationFrame(frame);
     if (generating === ctrl) generating = null;
@@ -476,6 +477,15 @@ async function runReply(turn: ChatTurn): Promise<void> {
   persist();
   updateComposer();
   scrollToEnd();
+}
+
+/** The engine could not read an image: its turn says so, and later requests leave it out. */
+function refuseImage(message: string, parts: Map<string, StoredAttachment>): void {
+  const where = /^messages\[\d+\]\.content\[\d+\]/.exec(message)?.[0];
+  const a = where ? parts.get(where) : undefined;
+  if (!a) return;
+  a.refused = message.slice(where!.length).replace(/^[:\s]+/, '') || 'the engine could not read it';
+  renderAll();
 }
 
 async function send(): Promise<void> {

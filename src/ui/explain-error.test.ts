@@ -16,6 +16,13 @@ describe('explainError', () => {
     expect(explainError(seen(e)).detail).toBe(e.message);
   });
 
+  it('says which image the engine could not read', () => {
+    const e = invalidRequest('messages[2].content[0]: PNG 64 x 48 could not be decoded: broken', 'messages[2].content[0]', 'invalid_image');
+    const { title, detail } = explainError(seen(e));
+    expect(title).toBe('An image could not be read');
+    expect(detail).toMatch(/^messages\[2\]\.content\[0\]: PNG 64 x 48 could not be decoded: broken — it is not sent again/);
+  });
+
   it('says a model does not fit the GPU for device limits and the memory budget', () => {
     const limit = asApi(new DeviceLimitError('maxStorageBufferBindingSize', 3e9, 2 ** 31, 'token_embd.weight, checked before loading'));
     const budget = asApi(new ModelTooLargeError(5e9, 4e9, { weights: 4.5e9, kvCache: 4e8, workspace: 1e8 }));

@@ -9,6 +9,9 @@ export function explainError(e: { name: string; message: string; code?: string }
   if (code === 'model_has_no_vision' || (/image|video|vision|mmproj|projector/i.test(m) && /text[- ]only|no (vision|projector|mmproj)|does not (accept|support|read)|cannot (see|read)|not a vision/i.test(m))) {
     return { title: 'This model reads text only', detail: /vision model/i.test(m) ? m : `${m} — load a vision model (SmolVLM, Gemma 3 with its projector) to ask about images.` };
   }
+  if (code === 'invalid_image') {
+    return { title: 'An image could not be read', detail: `${m} — it is not sent again; attach another copy (PNG or JPEG) to try once more.` };
+  }
   if (code === 'DeviceLimitError' || code === 'ModelTooLargeError' || e.name === 'DeviceLimitError' ||
     /device limit|maxBufferSize|maxStorageBufferBindingSize|of GPU memory .* budget/i.test(m)) {
     return { title: 'The model does not fit this GPU', detail: m };
