@@ -68,7 +68,7 @@ interface Outcome {
   usage: Usage;
 }
 
-const DEVICE_ERRORS = new Set(['WebGpuUnavailableError', 'DeviceLimitError', 'GpuValidationError', 'DeviceLostError', 'ShaderCompileError']);
+const DEVICE_ERRORS = new Set(['WebGpuUnavailableError', 'DeviceLimitError', 'GpuValidationError', 'GpuOutOfMemoryError', 'DeviceLostError', 'ShaderCompileError']);
 
 /** An mmproj that cannot be opened or loaded: a model_error naming the mmproj (param 'mmproj'). */
 function mmprojError(e: unknown, during: string): unknown {

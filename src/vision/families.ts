@@ -47,8 +47,9 @@ function unsupported(projector: string): UnsupportedProjectorError {
 export async function loadVisionFamily(gpu: Gpu, gguf: Gguf, text: TextSide, onProgress?: (p: VisionFamilyProgress) => void): Promise<VisionFamily> {
   const arch = gguf.getString('general.architecture', '');
   if (arch !== 'clip') throw new VisionConfigError(`general.architecture is '${arch}', an mmproj file has 'clip'`, { arch });
-  const projector = gguf.getString('clip.projector_type', '');
-  if (!Object.hasOwn(FAMILIES, projector)) throw unsupported(projector || '(none)');
+  // llama.cpp reads a file without clip.projector_type as the LLaVA MLP (the oldest converters wrote none).
+  const projector = gguf.getString('clip.projector_type', gguf.getString('clip.vision.projector_type', 'mlp'));
+  if (!Object.hasOwn(FAMILIES, projector)) throw unsupported(projector);
   return FAMILIES[projector](gpu, gguf, text, onProgress);
 }
 
