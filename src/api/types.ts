@@ -158,7 +158,9 @@ export interface ModelInfo {
   fileBytes: number;
   /** Takes image_url parts (an mmproj was loaded). */
   hasVision: boolean;
-  /** Takes video_url parts (the vision family encodes clips). */
+  /** The vision family has a video format of its own (Reka Edge: frames between <video> and </video>);
+   *  the chat page offers clips only then. The API takes video_url parts for every vision model: a family
+   *  without one gets the sampled frames as timestamped images (docs/video.md). */
   hasVideo: boolean;
   /** The mmproj's clip.projector_type (gemma3, ...), or null without one. */
   visionProjector: string | null;
