@@ -292,7 +292,7 @@ function attachBlockedReason(): string | null {
 /** Why this clip cannot be attached (a vision model without a video path), or null. */
 function videoBlockedReason(): string | null {
   if (!loaded || loaded.info.hasVideo) return null;
-  return `${loaded.name} reads images but not video (its ${loaded.info.visionProjector ?? 'vision'} encoder has no path for clips); attach a still image instead.`;
+  return `${loaded.name} reads images but not video (its ${loaded.info.visionProjector ?? 'vision'} encoder was not trained on clips; this page sends clips only to models that were); attach a still image instead.`;
 }
 
 function updateComposer(): void {
