@@ -6,7 +6,8 @@
 // mmproj files are OpenAI-style errors naming the part, and the engine keeps working with GPU buffers flat.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:http';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
@@ -298,6 +299,16 @@ describe('engine with an mmproj (gemma3)', () => {
     const w = await apiError(engine.loadModel({ model: narrow, mmproj: TINY_MMPROJ }));
     expect(w.body.error).toMatchObject({ type: 'model_error', param: 'mmproj' });
     expect(w.message).toMatch(/width 128 but the text model's width is 64/);
+    // The mmproj's checksum: a wrong one is refused before anything is uploaded, a malformed one or one
+    // without an mmproj at once; the right one loads.
+    const wrongSum = await apiError(engine.loadModel({ model: textModel, mmproj: TINY_MMPROJ, mmprojSha256: '0'.repeat(64) }));
+    expect(wrongSum.body.error).toMatchObject({ type: 'model_error', code: 'ModelChecksumError', param: 'mmproj' });
+    expect((await apiError(engine.loadModel({ model: textModel, mmproj: TINY_MMPROJ, mmprojSha256: 'xyz' }))).body.error).toMatchObject({ type: 'invalid_request_error', param: 'mmprojSha256' });
+    expect((await apiError(engine.loadModel({ model: textModel, mmprojSha256: '0'.repeat(64) }))).body.error).toMatchObject({ type: 'invalid_request_error', param: 'mmprojSha256' });
+    const rightSum = createHash('sha256').update(readFileSync(TINY_MMPROJ)).digest('hex');
+    await engine.loadModel({ model: textModel, mmproj: TINY_MMPROJ, mmprojSha256: rightSum, contextLength: 512 });
+    expect(await engine.modelInfo()).toMatchObject({ hasVision: true, visionProjector: 'gemma3' });
+
     const missing = await apiError(engine.loadModel({ model: textModel, mmproj: join(dir, 'nope.gguf') }));
     expect(missing.body.error.param).toBe('mmproj');
     expect(await engine.modelInfo()).toBeNull();

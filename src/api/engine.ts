@@ -187,6 +187,10 @@ export class InThreadEngine implements Engine {
       }
     }
     checkSourceOptions(opts);
+    if (opts.mmprojSha256 !== undefined) {
+      if (opts.mmproj === undefined || opts.mmproj === null) throw invalidRequest('mmprojSha256 is given without an mmproj', 'mmprojSha256', 'invalid_value');
+      checkSourceOptions({ model: opts.mmproj, cache: opts.cache, sha256: opts.mmprojSha256 }, 'mmprojSha256');
+    }
     return this.queue.run(() => this.load(opts, policy), opts.signal, 'loadModel');
   }
 
@@ -209,7 +213,7 @@ export class InThreadEngine implements Engine {
     try {
       if (opts.mmproj !== undefined && opts.mmproj !== null) {
         try {
-          mm = await openModelSource(opts.mmproj, { cache: opts.cache, onProgress: progress, signal });
+          mm = await openModelSource(opts.mmproj, { cache: opts.cache, sha256: opts.mmprojSha256, onProgress: progress, signal });
         } catch (e) {
           throw mmprojError(e, 'cannot open the mmproj');
         }

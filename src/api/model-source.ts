@@ -71,26 +71,26 @@ export function cachedByDefault(url: string): boolean {
 }
 
 /** Checks what loadModel's options say about the source before anything is unloaded. */
-export function checkSourceOptions(opts: Pick<LoadModelOptions, 'model' | 'cache' | 'sha256'>): void {
+export function checkSourceOptions(opts: Pick<LoadModelOptions, 'model' | 'cache' | 'sha256'>, param = 'sha256'): void {
   const c = opts.cache;
   if (c !== undefined && typeof c !== 'boolean' && (c === null || typeof c !== 'object' || (c.dir !== undefined && typeof c.dir !== 'string'))) {
     throw invalidRequest(`cache must be true, false or { dir }, got ${JSON.stringify(c)}`, 'cache', 'invalid_type');
   }
   if (opts.sha256 === undefined) return;
-  if (typeof opts.sha256 !== 'string') throw invalidRequest(`sha256 must be a hex string, got ${typeof opts.sha256}`, 'sha256', 'invalid_type');
+  if (typeof opts.sha256 !== 'string') throw invalidRequest(`${param} must be a hex string, got ${typeof opts.sha256}`, param, 'invalid_type');
   try {
     normalizeSha256(opts.sha256);
   } catch (e) {
-    throw invalidRequest((e as Error).message, 'sha256', 'invalid_value');
+    throw invalidRequest((e as Error).message, param, 'invalid_value');
   }
   const m = opts.model;
   if (typeof m === 'string' && /^(https?|hf):\/\//i.test(m)) {
     const url = m.startsWith('hf://') ? resolveHfUrl(m) : m;
     if (ggufSplitNames(url).length > 1) {
-      throw invalidRequest(`sha256 names one file, but ${m} is a split model of ${ggufSplitNames(url).length} files`, 'sha256', 'invalid_value');
+      throw invalidRequest(`${param} names one file, but ${m} is a split model of ${ggufSplitNames(url).length} files`, param, 'invalid_value');
     }
     if (c === false) {
-      throw invalidRequest('sha256 is checked as a download is stored in the model cache; with cache: false the file is only read by ranges, so leave one of them out', 'sha256', 'invalid_value');
+      throw invalidRequest(`${param} is checked as a download is stored in the model cache; with cache: false the file is only read by ranges, so leave one of them out`, param, 'invalid_value');
     }
   }
 }

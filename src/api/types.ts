@@ -128,9 +128,12 @@ export interface LoadProgress {
 export interface LoadModelOptions {
   model: ModelSource;
   /** The vision encoder (llama.cpp's mmproj GGUF) for image parts: a path, URL, hf:// reference or Blob,
-   *  opened and cached like `model` (fetch/cache progress carry its file name; `sha256` is the text
-   *  model's only). Projectors: see ModelInfo.visionProjector; an unknown one is a model_error. */
+   *  opened and cached like `model` (fetch/cache progress carry its file name; its checksum is
+   *  `mmprojSha256`). Projectors: see ModelInfo.visionProjector; an unknown one is a model_error. */
   mmproj?: ModelSource;
+  /** Expected sha256 (hex) of the mmproj file, checked as `sha256` is for the model; a mismatch is a
+   *  model_error with param 'mmproj'. */
+  mmprojSha256?: string;
   /** Name reported in responses; defaults to the file name. */
   id?: string;
   contextLength?: number;
