@@ -203,7 +203,7 @@ function setModelState(state: 'none' | 'loading' | 'ready' | 'error'): void {
   updateComposer();
 }
 
-async function load(label: string, registryId: string | null, opts: { model: string | Blob; mmproj?: string | Blob; id: string; sha256?: string }, mmprojName: string | null = null): Promise<void> {
+async function load(label: string, registryId: string | null, opts: { model: string | Blob; mmproj?: string | Blob; id: string; sha256?: string; mmprojSha256?: string }, mmprojName: string | null = null): Promise<void> {
   if (!engine) return;
   stopGenerating();
   loading?.abort();
@@ -262,11 +262,14 @@ function loadRegistryModel(m: RegistryModel): Promise<void> {
   // A hub download (kept in the browser's cache by the engine) is checked against the registry's
   // sha256 when it has one; a file on this server was checked by `npm run models` when it was placed.
   const fromHub = !model.startsWith(location.origin);
+  const mmproj = m.files.mmproj ? avail.fileUrl(m.files.mmproj) : undefined;
+  const mmprojFromHub = mmproj !== undefined && !mmproj.startsWith(location.origin);
   return load(m.label, m.id, {
     id: m.id,
     model,
-    mmproj: m.files.mmproj ? avail.fileUrl(m.files.mmproj) : undefined,
+    mmproj,
     ...(fromHub && m.files.model.sha256 ? { sha256: m.files.model.sha256 } : {}),
+    ...(mmprojFromHub && m.files.mmproj?.sha256 ? { mmprojSha256: m.files.mmproj.sha256 } : {}),
   }, m.files.mmproj ? localName(m.files.mmproj) : null);
 }
 
